@@ -1,0 +1,61 @@
+import express, { type Express, type NextFunction, type Request, type Response } from 'express';
+import type { Services } from '../services/context.js';
+import { apiRouter } from './api/router.js';
+import { errorRenderer } from './errors.js';
+import { createMetrics, healthRouter } from './health.js';
+import { mcpRouter, type RegisterTools } from './mcp/endpoint.js';
+import { authorizeRouter } from './oauth/authorize.js';
+import { metadataRouter } from './oauth/metadata.js';
+import { registerRouter } from './oauth/register.js';
+import { revokeRouter } from './oauth/revoke.js';
+import { tokenRouter } from './oauth/token.js';
+import { setupRouter } from './pages/setup.js';
+import { signinRouter } from './pages/signin.js';
+import { STYLESHEET } from './pages/stylesheet.js';
+
+/** Headers for every response: no framing (clickjacking on sign-in and consent), no sniffing, no referrer. */
+function securityHeaders(s: Services) {
+  return (_req: Request, res: Response, next: NextFunction) => {
+    res.set({
+      'Content-Security-Policy':
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; object-src 'none'",
+      'X-Frame-Options': 'DENY',
+      'X-Content-Type-Options': 'nosniff',
+      'Referrer-Policy': 'no-referrer',
+      'Cross-Origin-Opener-Policy': 'same-origin',
+    });
+    if (s.config.secureCookies) res.set('Strict-Transport-Security', 'max-age=31536000; includeSubDomains');
+    next();
+  };
+}
+
+export function createApp(s: Services, options: { tools?: RegisterTools[] } = {}): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', false);
+  const metrics = createMetrics();
+  app.use((req, res, next) => {
+    const end = metrics.requests.startTimer({ method: req.method });
+    res.on('finish', () => end({ route: req.route?.path ?? 'other', status: String(res.statusCode) }));
+    next();
+  });
+  app.use(securityHeaders(s));
+  app.get('/assets/waxseal.css', (_req, res) => {
+    res.type('css').set('Cache-Control', 'public, max-age=3600').send(STYLESHEET);
+  });
+  app.use(healthRouter(s, metrics.registry));
+  app.use(metadataRouter(s));
+  app.use(registerRouter(s));
+  app.use(authorizeRouter(s));
+  app.use(tokenRouter(s));
+  app.use(revokeRouter(s));
+  app.use(signinRouter(s));
+  app.use(setupRouter(s));
+  app.use(mcpRouter(s, options.tools));
+  app.use(apiRouter(s));
+  app.use((req, res) => {
+    res.status(404).json({ error: 'not_found', error_description: `No route ${req.method} ${req.path}` });
+  });
+  app.use(errorRenderer(s.log));
+  return app;
+}

@@ -1,0 +1,41 @@
+import { Router } from 'express';
+import { sql } from 'kysely';
+import client from 'prom-client';
+import type { Services } from '../services/context.js';
+
+/** SPEC §8: /healthz (process up), /readyz (database reachable), /metrics (Prometheus). */
+export function healthRouter(s: Services, registry: client.Registry): Router {
+  const router = Router();
+  router.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  router.get('/readyz', async (_req, res) => {
+    const started = Date.now();
+    try {
+      await Promise.race([
+        sql`select 1`.execute(s.store.db),
+        new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), 2000).unref()),
+      ]);
+      res.json({ status: 'ready', database: { status: 'up', latencyMs: Date.now() - started } });
+    } catch {
+      res.status(503).json({ status: 'unavailable', database: { status: 'down' } });
+    }
+  });
+  router.get('/metrics', async (_req, res) => {
+    res.type(registry.contentType).send(await registry.metrics());
+  });
+  return router;
+}
+
+export function createMetrics(): { registry: client.Registry; requests: client.Histogram<'route' | 'method' | 'status'> } {
+  const registry = new client.Registry();
+  client.collectDefaultMetrics({ register: registry });
+  const requests = new client.Histogram({
+    name: 'waxseal_http_request_duration_seconds',
+    help: 'HTTP request duration by route, method and status',
+    labelNames: ['route', 'method', 'status'] as const,
+    buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
+    registers: [registry],
+  });
+  return { registry, requests };
+}

@@ -1,0 +1,138 @@
+import { z } from 'zod';
+import { InvalidClient, InvalidClientMetadata, InvalidRedirectUri } from '../domain/errors.js';
+import { redirectUriProblem } from '../domain/redirect-uris.js';
+import { KNOWN_SCOPES } from '../domain/scopes.js';
+import { newToken, safeEqual, sha256, TOKEN_PREFIX } from '../domain/secrets.js';
+import { newId, type Services } from './context.js';
+
+export const AUTH_METHODS = ['none', 'client_secret_post', 'client_secret_basic'] as const;
+export type AuthMethod = (typeof AUTH_METHODS)[number];
+
+export interface Client {
+  clientId: string;
+  clientName: string | null;
+  redirectUris: string[];
+  authMethod: AuthMethod;
+  secretHash: string | null;
+}
+
+/** RFC 7591 §2 client metadata, as far as Waxseal uses it. Unknown fields are kept as given. */
+const registration = z
+  .object({
+    redirect_uris: z.array(z.string()).min(1, 'redirect_uris must list at least one URI').max(20),
+    client_name: z.string().max(200, 'client_name is longer than 200 characters').optional(),
+    token_endpoint_auth_method: z.enum(AUTH_METHODS).optional(),
+    grant_types: z.array(z.enum(['authorization_code', 'refresh_token'])).optional(),
+    response_types: z.array(z.literal('code')).optional(),
+    scope: z.string().max(1000).optional(),
+  })
+  .passthrough();
+
+/** RFC 7591 dynamic registration. Returns the response body (with the secret, shown once). */
+export async function registerClient(s: Services, body: unknown): Promise<Record<string, unknown>> {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw new InvalidClientMetadata('The request body must be a JSON object of client metadata');
+  }
+  if (!Array.isArray((body as Record<string, unknown>).redirect_uris)) {
+    throw new InvalidRedirectUri('redirect_uris is required and must be an array of URIs');
+  }
+  const parsed = registration.safeParse(body);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const field = issue?.path.join('.') || 'metadata';
+    const Err = field.startsWith('redirect_uris') ? InvalidRedirectUri : InvalidClientMetadata;
+    throw new Err(`${field}: ${issue?.message ?? 'invalid'}`);
+  }
+  const meta = parsed.data;
+  for (const uri of meta.redirect_uris) {
+    const problem = redirectUriProblem(uri);
+    if (problem) throw new InvalidRedirectUri(`redirect_uri ${JSON.stringify(uri.slice(0, 200))} ${problem}`);
+  }
+  const unknownScope = (meta.scope ?? '')
+    .split(' ')
+    .filter(Boolean)
+    .find((sc) => !(KNOWN_SCOPES as readonly string[]).includes(sc));
+  if (unknownScope) throw new InvalidClientMetadata(`scope: unknown scope ${JSON.stringify(unknownScope)}`);
+  // RFC 7591 §2: the default method is client_secret_basic.
+  const authMethod: AuthMethod = meta.token_endpoint_auth_method ?? 'client_secret_basic';
+  const grantTypes = meta.grant_types ?? ['authorization_code', 'refresh_token'];
+  if (!grantTypes.includes('authorization_code')) {
+    throw new InvalidClientMetadata('grant_types: must include authorization_code');
+  }
+  const clientName = meta.client_name?.trim() ? meta.client_name.trim() : null;
+  const clientId = newId(s.random);
+  const secret = authMethod === 'none' ? null : newToken(TOKEN_PREFIX.secret, s.random);
+  const issuedAt = Math.floor(s.clock.now() / 1000);
+  const { redirect_uris, client_name, token_endpoint_auth_method, grant_types, response_types, scope, ...rest } = meta;
+  await s.store.db
+    .insertInto('oauth_clients')
+    .values({
+      client_id: clientId,
+      secret_hash: secret ? sha256(secret) : null,
+      client_name: clientName,
+      redirect_uris: JSON.stringify(redirect_uris),
+      token_endpoint_auth_method: authMethod,
+      grant_types: JSON.stringify(grantTypes),
+      response_types: JSON.stringify(['code']),
+      scope: scope ?? null,
+      metadata: JSON.stringify(rest).slice(0, 10_000),
+      created_at: s.clock.now(),
+    })
+    .execute();
+  return {
+    ...rest,
+    client_id: clientId,
+    ...(secret ? { client_secret: secret, client_secret_expires_at: 0 } : {}),
+    client_id_issued_at: issuedAt,
+    ...(clientName ? { client_name: clientName } : {}),
+    redirect_uris,
+    token_endpoint_auth_method: authMethod,
+    grant_types: grantTypes,
+    response_types: ['code'],
+    ...(scope ? { scope } : {}),
+  };
+}
+
+export async function findClient(s: Services, clientId: string): Promise<Client | null> {
+  if (!clientId || clientId.length > 200) return null;
+  const row = await s.store.db
+    .selectFrom('oauth_clients')
+    .selectAll()
+    .where('client_id', '=', clientId)
+    .executeTakeFirst();
+  if (!row) return null;
+  return {
+    clientId: row.client_id,
+    clientName: row.client_name,
+    redirectUris: JSON.parse(row.redirect_uris) as string[],
+    authMethod: row.token_endpoint_auth_method as AuthMethod,
+    secretHash: row.secret_hash,
+  };
+}
+
+export interface PresentedCredentials {
+  clientId?: string;
+  clientSecret?: string;
+  via: 'basic' | 'post' | 'none';
+}
+
+/**
+ * RFC 6749 §2.3 / OAuth 2.1 §2.4: authenticates the client at /token and /revoke
+ * with the method it registered. Secrets are compared as hashes in constant time.
+ */
+export async function authenticateClient(s: Services, presented: PresentedCredentials): Promise<Client> {
+  if (!presented.clientId) throw new InvalidClient('client_id is required');
+  const client = await findClient(s, presented.clientId);
+  if (!client) throw new InvalidClient('Unknown client');
+  if (client.authMethod === 'none') {
+    if (presented.clientSecret) throw new InvalidClient('This client is public and has no secret');
+    return client;
+  }
+  // Either secret method is accepted for a confidential client: clients that
+  // registered without naming one (RFC 7591 default: basic) often post the secret.
+  if (!presented.clientSecret) throw new InvalidClient('Client authentication is required');
+  if (!client.secretHash || !safeEqual(sha256(presented.clientSecret), client.secretHash)) {
+    throw new InvalidClient('Client authentication failed');
+  }
+  return client;
+}

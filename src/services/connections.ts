@@ -1,0 +1,187 @@
+import { recordInvalidation } from '../cache/invalidation.js';
+import { Conflict, NotFound } from '../domain/errors.js';
+import type { Db } from '../store/db.js';
+import { insertApiKey } from './api-keys.js';
+import { audit } from './audit.js';
+import type { Services } from './context.js';
+
+/** A connection as the API, CLI and dashboard show it (SPEC §4, §7). */
+export interface ConnectionView {
+  id: string;
+  clientName: string;
+  status: 'active' | 'revoked';
+  userEmail: string;
+  apiKeyPrefix: string;
+  connectedAt: string;
+  lastTokenAt: string | null;
+  revokedAt: string | null;
+  revokedBy: string | null;
+}
+
+/** Who acts: a signed-in user, the CLI, or Waxseal itself (reuse detection). */
+export interface Actor {
+  label: string;
+}
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+function baseQuery(db: Db) {
+  return db
+    .selectFrom('connections as c')
+    .innerJoin('users as u', 'u.id', 'c.user_id')
+    .innerJoin('api_keys as k', 'k.id', 'c.current_api_key_id')
+    .select([
+      'c.id',
+      'c.client_name',
+      'c.status',
+      'u.email',
+      'k.key_prefix',
+      'c.connected_at',
+      'c.last_token_at',
+      'c.revoked_at',
+      'c.revoked_by',
+    ]);
+}
+
+type Row = Awaited<ReturnType<ReturnType<typeof baseQuery>['executeTakeFirstOrThrow']>>;
+
+function toView(r: Row): ConnectionView {
+  return {
+    id: r.id,
+    clientName: r.client_name,
+    status: r.status === 'revoked' ? 'revoked' : 'active',
+    userEmail: r.email,
+    apiKeyPrefix: r.key_prefix,
+    connectedAt: iso(r.connected_at) as string,
+    lastTokenAt: iso(r.last_token_at),
+    revokedAt: iso(r.revoked_at),
+    revokedBy: r.revoked_by,
+  };
+}
+
+export async function getConnection(s: Services, id: string, db: Db = s.store.db): Promise<ConnectionView> {
+  const row = await baseQuery(db).where('c.id', '=', id).executeTakeFirst();
+  if (!row) throw new NotFound(`No connection with id ${id}`);
+  return toView(row);
+}
+
+export interface ListQuery {
+  status?: 'active' | 'revoked';
+  q?: string;
+  limit: number;
+  cursor?: { connectedAt: number; id: string };
+}
+
+/** Newest first, keyset-paginated on (connected_at, id). */
+export async function listConnections(
+  s: Services,
+  query: ListQuery,
+): Promise<{ total: number; items: ConnectionView[]; nextCursor: { connectedAt: number; id: string } | null }> {
+  const db = s.store.db;
+  const filter = <Q extends ReturnType<typeof baseQuery>>(qb: Q): Q => {
+    let out = qb;
+    if (query.status) out = out.where('c.status', '=', query.status) as Q;
+    if (query.q) {
+      const like = `%${query.q.toLowerCase().replace(/[\\%_]/g, (m) => `\\${m}`)}%`;
+      out = out.where((eb) =>
+        eb.or([
+          eb(eb.fn('lower', ['c.client_name']), 'like', like),
+          eb(eb.fn('lower', ['u.email']), 'like', like),
+        ]),
+      ) as Q;
+    }
+    return out;
+  };
+  let page = filter(baseQuery(db));
+  if (query.cursor) {
+    const { connectedAt, id } = query.cursor;
+    page = page.where((eb) =>
+      eb.or([eb('c.connected_at', '<', connectedAt), eb.and([eb('c.connected_at', '=', connectedAt), eb('c.id', '<', id)])]),
+    );
+  }
+  const rows = await page
+    .orderBy('c.connected_at', 'desc')
+    .orderBy('c.id', 'desc')
+    .limit(query.limit + 1)
+    .execute();
+  const counted = await filter(baseQuery(db))
+    .clearSelect()
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .executeTakeFirstOrThrow();
+  const items = rows.slice(0, query.limit);
+  const last = rows.length > query.limit ? items[items.length - 1] : undefined;
+  return {
+    total: Number(counted.n),
+    items: items.map(toView),
+    nextCursor: last ? { connectedAt: last.connected_at, id: last.id } : null,
+  };
+}
+
+/**
+ * SPEC §4 Revoke, in one transaction: the connection becomes revoked, its API
+ * key is deactivated and every access and refresh token of it stops working.
+ */
+export async function revokeConnection(s: Services, id: string, actor: Actor, reason = 'revoked'): Promise<ConnectionView> {
+  const view = await s.store.transact(async (tx) => {
+    await revokeInTransaction(s, tx, id, actor, reason);
+    return getConnection(s, id, tx);
+  });
+  s.cache.invalidate('connection', id);
+  return view;
+}
+
+/** The body of a revoke, for callers that already hold a transaction (reuse detection). */
+export async function revokeInTransaction(s: Services, tx: Db, id: string, actor: Actor, reason: string): Promise<void> {
+  const at = s.clock.now();
+  const updated = await tx
+    .updateTable('connections')
+    .set({ status: 'revoked', revoked_at: at, revoked_by: actor.label })
+    .where('id', '=', id)
+    .where('status', '=', 'active')
+    .executeTakeFirst();
+  if (Number(updated.numUpdatedRows) === 0) {
+    const exists = await tx.selectFrom('connections').select('id').where('id', '=', id).executeTakeFirst();
+    if (!exists) throw new NotFound(`No connection with id ${id}`);
+    throw new Conflict('This connection is already revoked');
+  }
+  await tx
+    .updateTable('api_keys')
+    .set({ deactivated_at: at })
+    .where('connection_id', '=', id)
+    .where('deactivated_at', 'is', null)
+    .execute();
+  await tx
+    .updateTable('access_tokens')
+    .set({ revoked_at: at })
+    .where('connection_id', '=', id)
+    .where('revoked_at', 'is', null)
+    .execute();
+  await tx.updateTable('refresh_tokens').set({ state: 'revoked' }).where('connection_id', '=', id).execute();
+  await recordInvalidation(tx, s.store.dialect, at, 'connection', id);
+  await audit(tx, at, actor.label, 'connection.revoked', id, { reason });
+}
+
+/**
+ * SPEC §4 Regenerate API key: the new key replaces the old one at once; the
+ * connection's tokens keep working and every request from now on carries the new key.
+ */
+export async function regenerateKey(s: Services, id: string, actor: Actor): Promise<ConnectionView> {
+  const view = await s.store.transact(async (tx) => {
+    const at = s.clock.now();
+    const conn = await tx
+      .selectFrom('connections')
+      .select(['status', 'current_api_key_id'])
+      .where('id', '=', id)
+      .executeTakeFirst();
+    if (!conn) throw new NotFound(`No connection with id ${id}`);
+    if (conn.status !== 'active') throw new Conflict('This connection is revoked; its key cannot be regenerated');
+    const key = await insertApiKey(s, tx, id, at);
+    await tx.updateTable('api_keys').set({ deactivated_at: at }).where('id', '=', conn.current_api_key_id).execute();
+    await tx.updateTable('connections').set({ current_api_key_id: key.id }).where('id', '=', id).execute();
+    await recordInvalidation(tx, s.store.dialect, at, 'connection', id);
+    await audit(tx, at, actor.label, 'connection.key_regenerated', id, { apiKeyPrefix: key.prefix });
+    return getConnection(s, id, tx);
+  });
+  s.cache.invalidate('connection', id);
+  return view;
+}

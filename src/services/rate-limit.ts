@@ -1,0 +1,38 @@
+import { sql } from 'kysely';
+import type { Services } from './context.js';
+
+/**
+ * A fixed-window counter kept in the database, so every instance shares it
+ * (SPEC §1 scale-out: rate-limit state that matters for security).
+ * Returns how many hits the key has had in the current window, this one included.
+ */
+export async function hit(s: Services, key: string, windowMs: number): Promise<number> {
+  const at = s.clock.now();
+  const row = await s.store.db
+    .insertInto('rate_limits')
+    .values({ key, window_start: at, count: 1 })
+    .onConflict((oc) =>
+      oc.column('key').doUpdateSet({
+        count: sql`case when rate_limits.window_start <= ${at - windowMs} then 1 else rate_limits.count + 1 end`,
+        window_start: sql`case when rate_limits.window_start <= ${at - windowMs} then ${at} else rate_limits.window_start end`,
+      }),
+    )
+    .returning('count')
+    .executeTakeFirstOrThrow();
+  return Number(row.count);
+}
+
+/** How many hits the key has had in the current window, without adding one. */
+export async function hits(s: Services, key: string, windowMs: number): Promise<number> {
+  const row = await s.store.db
+    .selectFrom('rate_limits')
+    .select(['count', 'window_start'])
+    .where('key', '=', key)
+    .executeTakeFirst();
+  if (!row || row.window_start <= s.clock.now() - windowMs) return 0;
+  return Number(row.count);
+}
+
+export async function reset(s: Services, key: string): Promise<void> {
+  await s.store.db.deleteFrom('rate_limits').where('key', '=', key).execute();
+}

@@ -1,0 +1,174 @@
+import * as OTPAuth from 'otpauth';
+import { recordInvalidation } from '../cache/invalidation.js';
+import { MINUTE } from '../domain/clock.js';
+import { BadInput, Conflict, NotFound, TooManyRequests } from '../domain/errors.js';
+import { isRole, ROLES, type Role } from '../domain/permissions.js';
+import { DUMMY_PASSWORD_HASH, hashPassword, seal, unseal, verifyPassword } from '../domain/secrets.js';
+import { audit } from './audit.js';
+import { newId, type Services } from './context.js';
+import { hit, hits, reset } from './rate-limit.js';
+
+export interface User {
+  id: string;
+  email: string;
+  role: Role;
+  totpEnabled: boolean;
+  createdAt: string;
+}
+
+const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+
+export function normaliseEmail(email: string): string {
+  const e = email.trim().toLowerCase();
+  if (!EMAIL.test(e) || e.length > 254) throw new BadInput('email: must be an email address');
+  return e;
+}
+
+export function checkPassword(password: string): void {
+  if (password.length < 8) throw new BadInput('password: must be at least 8 characters');
+  if (password.length > 1024) throw new BadInput('password: must be at most 1024 characters');
+}
+
+export function checkRole(role: string): Role {
+  if (!isRole(role)) throw new BadInput(`role: must be one of ${ROLES.join(', ')}`);
+  return role;
+}
+
+function toUser(row: { id: string; email: string; role: string; totp_sealed: string | null; created_at: number }): User {
+  return {
+    id: row.id,
+    email: row.email,
+    role: checkRole(row.role),
+    totpEnabled: row.totp_sealed !== null,
+    createdAt: new Date(row.created_at).toISOString(),
+  };
+}
+
+export async function createUser(
+  s: Services,
+  input: { email: string; password: string; role: string },
+  actor: string,
+): Promise<User> {
+  const email = normaliseEmail(input.email);
+  checkPassword(input.password);
+  const role = checkRole(input.role);
+  const passwordHash = await hashPassword(input.password, s.random);
+  return s.store.transact(async (tx) => {
+    const exists = await tx.selectFrom('users').select('id').where('email', '=', email).executeTakeFirst();
+    if (exists) throw new Conflict(`A user with email ${email} already exists`);
+    const at = s.clock.now();
+    const id = newId(s.random);
+    await tx
+      .insertInto('users')
+      .values({ id, email, password_hash: passwordHash, role, totp_sealed: null, created_at: at })
+      .execute();
+    await audit(tx, at, actor, 'user.created', null, { email, role });
+    return { id, email, role, totpEnabled: false, createdAt: new Date(at).toISOString() };
+  });
+}
+
+export async function listUsers(s: Services): Promise<User[]> {
+  const rows = await s.store.db.selectFrom('users').selectAll().orderBy('created_at').orderBy('email').execute();
+  return rows.map(toUser);
+}
+
+export async function findUserById(s: Services, id: string): Promise<User | null> {
+  const row = await s.store.db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
+  return row ? toUser(row) : null;
+}
+
+export async function countUsers(s: Services): Promise<number> {
+  const row = await s.store.db
+    .selectFrom('users')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
+}
+
+export async function setRole(s: Services, emailInput: string, roleInput: string, actor: string): Promise<User> {
+  const email = normaliseEmail(emailInput);
+  const role = checkRole(roleInput);
+  const user = await s.store.transact(async (tx) => {
+    const row = await tx.selectFrom('users').selectAll().where('email', '=', email).executeTakeFirst();
+    if (!row) throw new NotFound(`No user with email ${email}`);
+    if (row.role === 'owner' && role !== 'owner') {
+      const owners = await tx
+        .selectFrom('users')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('role', '=', 'owner')
+        .executeTakeFirstOrThrow();
+      if (Number(owners.n) <= 1) throw new Conflict('The last owner cannot be demoted');
+    }
+    const at = s.clock.now();
+    await tx.updateTable('users').set({ role }).where('id', '=', row.id).execute();
+    await recordInvalidation(tx, s.store.dialect, at, 'user', row.id);
+    await audit(tx, at, actor, 'user.role_changed', null, { email, from: row.role, to: role });
+    return toUser({ ...row, role });
+  });
+  s.cache.invalidate('user', user.id);
+  return user;
+}
+
+/** Turns on TOTP for a user; returns the otpauth:// URI to scan. The seed is stored sealed. */
+export async function enableTotp(s: Services, emailInput: string): Promise<string> {
+  const email = normaliseEmail(emailInput);
+  const secret = new OTPAuth.Secret({ buffer: new Uint8Array(s.random(20)).buffer });
+  const totp = new OTPAuth.TOTP({ issuer: 'Waxseal', label: email, secret });
+  const updated = await s.store.db
+    .updateTable('users')
+    .set({ totp_sealed: seal(s.secret, 'totp', secret.base32, s.random) })
+    .where('email', '=', email)
+    .executeTakeFirst();
+  if (Number(updated.numUpdatedRows) === 0) throw new NotFound(`No user with email ${email}`);
+  return totp.toString();
+}
+
+export function verifyTotp(s: Services, sealed: string, code: string): boolean {
+  if (!/^\d{6}$/.test(code)) return false;
+  const secret = OTPAuth.Secret.fromBase32(unseal(s.secret, 'totp', sealed));
+  const totp = new OTPAuth.TOTP({ secret });
+  return totp.validate({ token: code, timestamp: s.clock.now(), window: 1 }) !== null;
+}
+
+// SPEC §2: brute force is slowed per account and per IP.
+const WINDOW = 15 * MINUTE;
+export const SIGNIN_LIMITS = { perAccount: 5, perIp: 30 } as const;
+
+export type SigninResult = { user: User; totpSealed: string | null } | null;
+
+/**
+ * Checks an email and password. Wrong credentials give null whichever part was
+ * wrong, in the same time; too many failures give TooManyRequests.
+ */
+export async function authenticate(s: Services, emailInput: string, password: string, ip: string): Promise<SigninResult> {
+  const email = emailInput.trim().toLowerCase().slice(0, 254);
+  const accountKey = `signin:account:${email}`;
+  const ipKey = `signin:ip:${ip}`;
+  if (
+    (await hits(s, accountKey, WINDOW)) >= SIGNIN_LIMITS.perAccount ||
+    (await hits(s, ipKey, WINDOW)) >= SIGNIN_LIMITS.perIp
+  ) {
+    throw new TooManyRequests('Too many sign-in attempts. Wait a few minutes and try again.');
+  }
+  const row = await s.store.db.selectFrom('users').selectAll().where('email', '=', email).executeTakeFirst();
+  const ok = await verifyPassword(password.slice(0, 1024), row?.password_hash ?? DUMMY_PASSWORD_HASH);
+  if (!row || !ok) {
+    await hit(s, accountKey, WINDOW);
+    await hit(s, ipKey, WINDOW);
+    await audit(s.store.db, s.clock.now(), email || '(blank)', 'user.signin_failed', null, { ip });
+    return null;
+  }
+  return { user: toUser(row), totpSealed: row.totp_sealed };
+}
+
+export async function recordSignin(s: Services, user: User, ip: string): Promise<void> {
+  await reset(s, `signin:account:${user.email}`);
+  await audit(s.store.db, s.clock.now(), user.email, 'user.signed_in', null, { ip });
+}
+
+/** Counts a failed second factor against the account, like a wrong password. */
+export async function recordTotpFailure(s: Services, user: User, ip: string): Promise<void> {
+  await hit(s, `signin:account:${user.email}`, WINDOW);
+  await hit(s, `signin:ip:${ip}`, WINDOW);
+  await audit(s.store.db, s.clock.now(), user.email, 'user.signin_failed', null, { ip, step: 'totp' });
+}

@@ -1,0 +1,113 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import SqliteDatabase from 'better-sqlite3';
+import { Kysely, type Migration, type MigrationProvider, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import pg from 'pg';
+import { Unavailable } from '../domain/errors.js';
+import { initial } from './migrations/0001_initial.js';
+import type { Database } from './schema.js';
+
+export type Dialect = 'sqlite' | 'postgres';
+export type Db = Kysely<Database>;
+
+/** The open database: Kysely plus what the cache needs to watch for other writers. */
+export interface Store {
+  db: Db;
+  dialect: Dialect;
+  /** Runs fn in one transaction, atomic on both backends (STYLE §7). */
+  transact<T>(fn: (tx: Db) => Promise<T>): Promise<T>;
+  /** SQLite only: the raw handle, for PRAGMA data_version. */
+  sqlite?: SqliteDatabase.Database;
+  /** PostgreSQL only: the connection string, for the LISTEN connection. */
+  postgresUrl?: string;
+  close(): Promise<void>;
+}
+
+export function openStore(databaseUrl: string): Store {
+  return databaseUrl.startsWith('sqlite:') ? openSqlite(databaseUrl.slice('sqlite:'.length)) : openPostgres(databaseUrl);
+}
+
+function openSqlite(path: string): Store {
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  const raw = new SqliteDatabase(path);
+  raw.pragma('journal_mode = WAL');
+  raw.pragma('synchronous = FULL');
+  raw.pragma('foreign_keys = ON');
+  raw.pragma('busy_timeout = 5000');
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: raw }) });
+  return {
+    db,
+    dialect: 'sqlite',
+    sqlite: raw,
+    // BEGIN IMMEDIATE takes the write lock up front, so a transaction that reads
+    // then writes cannot fail half-way because another process (the CLI) wrote.
+    transact: (fn) =>
+      db.connection().execute(async (conn) => {
+        await sql`begin immediate`.execute(conn);
+        try {
+          const result = await fn(conn);
+          await sql`commit`.execute(conn);
+          return result;
+        } catch (err) {
+          await sql`rollback`.execute(conn).catch(() => undefined);
+          throw err;
+        }
+      }),
+    close: () => db.destroy(),
+  };
+}
+
+const INT8_OID = 20;
+
+function openPostgres(url: string): Store {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: 10,
+    connectionTimeoutMillis: 3000,
+    statement_timeout: 5000,
+    query_timeout: 6000,
+    types: {
+      getTypeParser: (oid: number, format?: 'text' | 'binary') =>
+        oid === INT8_OID ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format),
+    } as pg.CustomTypesConfig,
+  });
+  // An idle client dropped by the server must not crash the process.
+  pool.on('error', () => undefined);
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  return {
+    db,
+    dialect: 'postgres',
+    postgresUrl: url,
+    transact: (fn) => db.transaction().execute(fn),
+    close: () => db.destroy(),
+  };
+}
+
+/** Errors that mean "the database is not there right now", rendered as 503. */
+export function isUnavailable(err: unknown): boolean {
+  if (err instanceof Unavailable) return true;
+  const e = err as { code?: string; message?: string };
+  const code = e?.code ?? '';
+  return (
+    ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P02', '57P03', '08006', '08001', '08003'].includes(
+      code,
+    ) ||
+    code.startsWith('SQLITE_BUSY') ||
+    /timeout exceeded when trying to connect|Connection terminated|Query read timeout/i.test(e?.message ?? '')
+  );
+}
+
+class Migrations implements MigrationProvider {
+  constructor(private readonly dialect: Dialect) {}
+  async getMigrations(): Promise<Record<string, Migration>> {
+    return { '0001_initial': initial(this.dialect) };
+  }
+}
+
+/** Applies every pending migration; run at start-up and by `waxseal migrate`. */
+export async function migrate(store: Store): Promise<string[]> {
+  const migrator = new Migrator({ db: store.db, provider: new Migrations(store.dialect) });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) throw error;
+  return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}

@@ -1,0 +1,130 @@
+import type { Generated } from 'kysely';
+
+/** Times are milliseconds since the epoch in both backends (BIGINT in PostgreSQL). */
+export interface Database {
+  users: {
+    id: string;
+    email: string;
+    password_hash: string;
+    role: string;
+    totp_sealed: string | null;
+    created_at: number;
+  };
+  oauth_clients: {
+    client_id: string;
+    secret_hash: string | null;
+    client_name: string | null;
+    redirect_uris: string;
+    token_endpoint_auth_method: string;
+    grant_types: string;
+    response_types: string;
+    scope: string | null;
+    metadata: string;
+    created_at: number;
+  };
+  browser_sessions: {
+    id_hash: string;
+    user_id: string;
+    created_at: number;
+    expires_at: number;
+  };
+  signin_challenges: {
+    id_hash: string;
+    user_id: string;
+    next: string;
+    attempts: number;
+    expires_at: number;
+  };
+  authorization_requests: {
+    id: string;
+    session_hash: string;
+    csrf_hash: string;
+    client_id: string;
+    redirect_uri: string;
+    state: string | null;
+    code_challenge: string;
+    scopes: string;
+    resource: string;
+    expires_at: number;
+  };
+  authorization_codes: {
+    code_hash: string;
+    client_id: string;
+    user_id: string;
+    redirect_uri: string;
+    code_challenge: string;
+    scopes: string;
+    resource: string;
+    created_at: number;
+    expires_at: number;
+    used_at: number | null;
+    connection_id: string | null;
+  };
+  connections: {
+    id: string;
+    user_id: string;
+    client_id: string;
+    client_name: string;
+    status: string;
+    scopes: string;
+    resource: string;
+    connected_at: number;
+    last_token_at: number | null;
+    revoked_at: number | null;
+    revoked_by: string | null;
+    current_api_key_id: string;
+  };
+  api_keys: {
+    id: string;
+    connection_id: string;
+    key_hash: string;
+    key_prefix: string;
+    key_ref: string;
+    created_at: number;
+    deactivated_at: number | null;
+  };
+  access_tokens: {
+    token_hash: string;
+    connection_id: string;
+    refresh_token_id: string;
+    api_key_id: string;
+    scopes: string;
+    resource: string;
+    created_at: number;
+    expires_at: number;
+    revoked_at: number | null;
+  };
+  refresh_tokens: {
+    id: string;
+    token_hash: string;
+    connection_id: string;
+    state: string;
+    created_at: number;
+    expires_at: number;
+  };
+  audit_events: {
+    id: Generated<number>;
+    at: number;
+    actor: string;
+    action: string;
+    connection_id: string | null;
+    detail: string;
+  };
+  invalidations: {
+    seq: Generated<number>;
+    at: number;
+    kind: string;
+    ref: string;
+  };
+  setup_tokens: {
+    token_hash: string;
+    created_at: number;
+    expires_at: number;
+    used_at: number | null;
+  };
+  rate_limits: {
+    key: string;
+    window_start: number;
+    count: number;
+  };
+}
