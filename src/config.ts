@@ -21,7 +21,11 @@ export interface Config {
 
 export class ConfigError extends Error {}
 
-const port = z.coerce.number().int('must be a whole number').min(1, 'must be 1-65535').max(65535, 'must be 1-65535');
+const port = z.coerce
+  .number()
+  .int('must be a whole number')
+  .min(1, 'must be 1-65535')
+  .max(65535, 'must be 1-65535');
 
 const httpUrl = z
   .string()

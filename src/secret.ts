@@ -20,6 +20,7 @@ export function loadSecret(config: Config): Buffer {
     }
   }
   const text = readFileSync(path, 'utf8').trim();
-  if (text.length < 32) throw new ConfigError(`WAXSEAL_SECRET_FILE: ${path} must hold at least 32 characters`);
+  if (text.length < 32)
+    throw new ConfigError(`WAXSEAL_SECRET_FILE: ${path} must hold at least 32 characters`);
   return Buffer.from(text, 'utf8');
 }

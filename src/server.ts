@@ -53,7 +53,8 @@ export async function startServer(
   options: OpenOptions & { tools?: RegisterTools[] } = {},
 ): Promise<RunningServer> {
   const s = await openServices(config, options);
-  const watcher: Watcher = s.store.dialect === 'sqlite' ? watchSqlite(s.store, s.cache) : watchPostgres(s.store, s.cache, s.log);
+  const watcher: Watcher =
+    s.store.dialect === 'sqlite' ? watchSqlite(s.store, s.cache) : watchPostgres(s.store, s.cache, s.log);
   const admin = await ensureAdminFromConfig(s);
   if (admin) s.log.info({ email: admin.email }, 'created the first owner from WAXSEAL_ADMIN_EMAIL');
   const setupToken = await issueSetupToken(s);
@@ -73,7 +74,10 @@ export async function startServer(
   const port = typeof address === 'object' && address ? address.port : config.port;
   const sweeper = setInterval(() => void sweepExpired(s).catch(() => undefined), 10 * MINUTE);
   sweeper.unref();
-  s.log.info({ url: `http://${config.host}:${port}`, publicUrl: config.publicUrl, database: s.store.dialect }, 'Waxseal is listening');
+  s.log.info(
+    { url: `http://${config.host}:${port}`, publicUrl: config.publicUrl, database: s.store.dialect },
+    'Waxseal is listening',
+  );
   let closing: Promise<void> | null = null;
   return {
     url: `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`,

@@ -1,5 +1,5 @@
-import type { Logger } from 'pino';
 import pg from 'pg';
+import type { Logger } from 'pino';
 import type { Store } from '../store/db.js';
 import { CHANNEL, type InvalidationKind } from './invalidation.js';
 import type { TokenCache } from './token-cache.js';

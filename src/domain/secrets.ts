@@ -27,7 +27,12 @@ export function base62(bytes: Buffer): string {
   return out.padStart(width, '0');
 }
 
-export const TOKEN_PREFIX = { access: 'wax_at_', refresh: 'wax_rt_', code: 'wax_ac_', secret: 'wax_cs_' } as const;
+export const TOKEN_PREFIX = {
+  access: 'wax_at_',
+  refresh: 'wax_rt_',
+  code: 'wax_ac_',
+  secret: 'wax_cs_',
+} as const;
 
 /** An opaque bearer secret: a recognisable prefix and 32 random bytes (SPEC §2). */
 export function newToken(prefix: string, random: Random = systemRandom): string {
@@ -93,7 +98,12 @@ export const DUMMY_PASSWORD_HASH =
   'scrypt$32768$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=';
 
 /** AES-256-GCM under a key derived from the server secret; for TOTP seeds. */
-export function seal(secret: Buffer, purpose: string, plaintext: string, random: Random = systemRandom): string {
+export function seal(
+  secret: Buffer,
+  purpose: string,
+  plaintext: string,
+  random: Random = systemRandom,
+): string {
   const key = createHmac('sha256', secret).update(`waxseal-seal:${purpose}`).digest();
   const iv = random(12);
   const cipher = createCipheriv('aes-256-gcm', key, iv);

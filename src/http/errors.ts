@@ -7,12 +7,18 @@ import { isUnavailable } from '../store/db.js';
 function fromBodyParser(err: unknown): WaxsealError | null {
   const e = err as { type?: string; status?: number };
   if (!e?.type || typeof e.status !== 'number') return null;
-  if (e.type === 'entity.too.large') return new WaxsealError(413, 'invalid_request', 'The request body is too large');
-  if (e.type === 'entity.parse.failed') return new WaxsealError(400, 'invalid_request', 'The request body is malformed');
+  if (e.type === 'entity.too.large')
+    return new WaxsealError(413, 'invalid_request', 'The request body is too large');
+  if (e.type === 'entity.parse.failed')
+    return new WaxsealError(400, 'invalid_request', 'The request body is malformed');
   if (e.type === 'encoding.unsupported' || e.type === 'charset.unsupported') {
     return new WaxsealError(415, 'invalid_request', 'The request body encoding is not supported');
   }
-  return new WaxsealError(e.status >= 400 && e.status < 500 ? e.status : 400, 'invalid_request', 'The request body is invalid');
+  return new WaxsealError(
+    e.status >= 400 && e.status < 500 ? e.status : 400,
+    'invalid_request',
+    'The request body is invalid',
+  );
 }
 
 export function toWaxsealError(err: unknown): WaxsealError | null {
@@ -39,6 +45,9 @@ export function errorRenderer(log: Logger) {
       res.set('WWW-Authenticate', 'Basic realm="waxseal"'); // RFC 6749 §5.2
     }
     if (known.status === 503) res.set('Retry-After', '2');
-    res.status(known.status).set('Cache-Control', 'no-store').json({ error: known.code, error_description: known.message });
+    res
+      .status(known.status)
+      .set('Cache-Control', 'no-store')
+      .json({ error: known.code, error_description: known.message });
   };
 }

@@ -27,7 +27,10 @@ export function healthRouter(s: Services, registry: client.Registry): Router {
   return router;
 }
 
-export function createMetrics(): { registry: client.Registry; requests: client.Histogram<'route' | 'method' | 'status'> } {
+export function createMetrics(): {
+  registry: client.Registry;
+  requests: client.Histogram<'route' | 'method' | 'status'>;
+} {
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry });
   const requests = new client.Histogram({

@@ -30,7 +30,12 @@ export function setSessionCookie(s: Services, res: Response, value: string, maxA
 }
 
 export function clearSessionCookie(s: Services, res: Response): void {
-  res.clearCookie(SESSION_COOKIE, { httpOnly: true, sameSite: 'lax', secure: s.config.secureCookies, path: '/' });
+  res.clearCookie(SESSION_COOKIE, {
+    httpOnly: true,
+    sameSite: 'lax',
+    secure: s.config.secureCookies,
+    path: '/',
+  });
 }
 
 export function clientIp(req: Request): string {

@@ -76,7 +76,11 @@ export interface ListQuery {
 export async function listConnections(
   s: Services,
   query: ListQuery,
-): Promise<{ total: number; items: ConnectionView[]; nextCursor: { connectedAt: number; id: string } | null }> {
+): Promise<{
+  total: number;
+  items: ConnectionView[];
+  nextCursor: { connectedAt: number; id: string } | null;
+}> {
   const db = s.store.db;
   const filter = <Q extends ReturnType<typeof baseQuery>>(qb: Q): Q => {
     let out = qb;
@@ -96,7 +100,10 @@ export async function listConnections(
   if (query.cursor) {
     const { connectedAt, id } = query.cursor;
     page = page.where((eb) =>
-      eb.or([eb('c.connected_at', '<', connectedAt), eb.and([eb('c.connected_at', '=', connectedAt), eb('c.id', '<', id)])]),
+      eb.or([
+        eb('c.connected_at', '<', connectedAt),
+        eb.and([eb('c.connected_at', '=', connectedAt), eb('c.id', '<', id)]),
+      ]),
     );
   }
   const rows = await page
@@ -121,7 +128,12 @@ export async function listConnections(
  * SPEC §4 Revoke, in one transaction: the connection becomes revoked, its API
  * key is deactivated and every access and refresh token of it stops working.
  */
-export async function revokeConnection(s: Services, id: string, actor: Actor, reason = 'revoked'): Promise<ConnectionView> {
+export async function revokeConnection(
+  s: Services,
+  id: string,
+  actor: Actor,
+  reason = 'revoked',
+): Promise<ConnectionView> {
   const view = await s.store.transact(async (tx) => {
     await revokeInTransaction(s, tx, id, actor, reason);
     return getConnection(s, id, tx);
@@ -131,7 +143,13 @@ export async function revokeConnection(s: Services, id: string, actor: Actor, re
 }
 
 /** The body of a revoke, for callers that already hold a transaction (reuse detection). */
-export async function revokeInTransaction(s: Services, tx: Db, id: string, actor: Actor, reason: string): Promise<void> {
+export async function revokeInTransaction(
+  s: Services,
+  tx: Db,
+  id: string,
+  actor: Actor,
+  reason: string,
+): Promise<void> {
   const at = s.clock.now();
   const updated = await tx
     .updateTable('connections')
@@ -174,9 +192,14 @@ export async function regenerateKey(s: Services, id: string, actor: Actor): Prom
       .where('id', '=', id)
       .executeTakeFirst();
     if (!conn) throw new NotFound(`No connection with id ${id}`);
-    if (conn.status !== 'active') throw new Conflict('This connection is revoked; its key cannot be regenerated');
+    if (conn.status !== 'active')
+      throw new Conflict('This connection is revoked; its key cannot be regenerated');
     const key = await insertApiKey(s, tx, id, at);
-    await tx.updateTable('api_keys').set({ deactivated_at: at }).where('id', '=', conn.current_api_key_id).execute();
+    await tx
+      .updateTable('api_keys')
+      .set({ deactivated_at: at })
+      .where('id', '=', conn.current_api_key_id)
+      .execute();
     await tx.updateTable('connections').set({ current_api_key_id: key.id }).where('id', '=', id).execute();
     await recordInvalidation(tx, s.store.dialect, at, 'connection', id);
     await audit(tx, at, actor.label, 'connection.key_regenerated', id, { apiKeyPrefix: key.prefix });

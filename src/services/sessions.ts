@@ -9,7 +9,12 @@ export async function createSession(s: Services, userId: string): Promise<string
   const at = s.clock.now();
   await s.store.db
     .insertInto('browser_sessions')
-    .values({ id_hash: sha256(id), user_id: userId, created_at: at, expires_at: at + LIFETIMES.browserSession })
+    .values({
+      id_hash: sha256(id),
+      user_id: userId,
+      created_at: at,
+      expires_at: at + LIFETIMES.browserSession,
+    })
     .execute();
   return id;
 }
@@ -34,7 +39,13 @@ export async function createChallenge(s: Services, userId: string, next: string)
   const id = newToken('', s.random);
   await s.store.db
     .insertInto('signin_challenges')
-    .values({ id_hash: sha256(id), user_id: userId, next, attempts: 0, expires_at: s.clock.now() + LIFETIMES.signinChallenge })
+    .values({
+      id_hash: sha256(id),
+      user_id: userId,
+      next,
+      attempts: 0,
+      expires_at: s.clock.now() + LIFETIMES.signinChallenge,
+    })
     .execute();
   return id;
 }

@@ -14,7 +14,12 @@ export async function issueSetupToken(s: Services): Promise<string | null> {
   const at = s.clock.now();
   await s.store.db
     .insertInto('setup_tokens')
-    .values({ token_hash: sha256(token), created_at: at, expires_at: at + LIFETIMES.setupToken, used_at: null })
+    .values({
+      token_hash: sha256(token),
+      created_at: at,
+      expires_at: at + LIFETIMES.setupToken,
+      used_at: null,
+    })
     .execute();
   return token;
 }
@@ -29,7 +34,12 @@ export async function setupTokenValid(s: Services, token: string | undefined): P
   return Boolean(row && row.used_at === null && row.expires_at > s.clock.now());
 }
 
-export async function completeSetup(s: Services, token: string, email: string, password: string): Promise<User> {
+export async function completeSetup(
+  s: Services,
+  token: string,
+  email: string,
+  password: string,
+): Promise<User> {
   if (!(await setupTokenValid(s, token))) throw new Forbidden('This setup link is invalid, used or expired');
   if ((await countUsers(s)) > 0) throw new Conflict('Waxseal is already set up; sign in instead');
   const used = await s.store.db
@@ -47,8 +57,10 @@ export async function ensureAdminFromConfig(s: Services): Promise<User | null> {
   const { adminEmail, adminPassword } = s.config;
   if (!adminEmail || !adminPassword) return null;
   if ((await countUsers(s)) > 0) return null;
-  return createUser(s, { email: adminEmail, password: adminPassword, role: 'owner' }, 'environment').catch((err) => {
-    if (err instanceof Conflict) return null;
-    throw err;
-  });
+  return createUser(s, { email: adminEmail, password: adminPassword, role: 'owner' }, 'environment').catch(
+    (err) => {
+      if (err instanceof Conflict) return null;
+      throw err;
+    },
+  );
 }

@@ -114,9 +114,18 @@ export async function exchangeCode(s: Services, client: Client, input: CodeExcha
           .where('id', '=', code.connection_id)
           .executeTakeFirst();
         if (conn?.status === 'active') {
-          await revokeInTransaction(s, tx, code.connection_id, { label: 'Waxseal (code replayed)' }, 'code replay');
+          await revokeInTransaction(
+            s,
+            tx,
+            code.connection_id,
+            { label: 'Waxseal (code replayed)' },
+            'code replay',
+          );
           await audit(tx, at, 'Waxseal', 'connection.code_replayed', code.connection_id);
-          return { error: new InvalidGrant('The authorization code was already used'), revoked: code.connection_id };
+          return {
+            error: new InvalidGrant('The authorization code was already used'),
+            revoked: code.connection_id,
+          };
         }
       }
       return { error: new InvalidGrant('The authorization code was already used') };
@@ -162,7 +171,11 @@ export async function exchangeCode(s: Services, client: Client, input: CodeExcha
       })
       .execute();
     const key = await insertApiKey(s, tx, connectionId, at);
-    await tx.updateTable('connections').set({ current_api_key_id: key.id }).where('id', '=', connectionId).execute();
+    await tx
+      .updateTable('connections')
+      .set({ current_api_key_id: key.id })
+      .where('id', '=', connectionId)
+      .execute();
     const used = await tx
       .updateTable('authorization_codes')
       .set({ used_at: at, connection_id: connectionId })
@@ -171,7 +184,11 @@ export async function exchangeCode(s: Services, client: Client, input: CodeExcha
       .executeTakeFirst();
     if (Number(used.numUpdatedRows) !== 1) throw new InvalidGrant('The authorization code was already used');
     const tokens = await issuePair(s, tx, connectionId, key.id, scopes, code.resource, at);
-    const user = await tx.selectFrom('users').select('email').where('id', '=', code.user_id).executeTakeFirst();
+    const user = await tx
+      .selectFrom('users')
+      .select('email')
+      .where('id', '=', code.user_id)
+      .executeTakeFirst();
     await audit(tx, at, user?.email ?? code.user_id, 'connection.created', connectionId, {
       clientId: client.clientId,
       apiKeyPrefix: key.prefix,
@@ -207,8 +224,15 @@ export async function refresh(s: Services, client: Client, input: RefreshInput):
   const outcome = await s.store.transact(async (tx) => {
     const at = s.clock.now();
     const connQuery = tx.selectFrom('connections').selectAll().where('id', '=', connectionId);
-    const conn = await (s.store.dialect === 'postgres' ? connQuery.forUpdate() : connQuery).executeTakeFirst();
-    const token = await tx.selectFrom('refresh_tokens').selectAll().where('token_hash', '=', hash).executeTakeFirst();
+    const conn = await (s.store.dialect === 'postgres'
+      ? connQuery.forUpdate()
+      : connQuery
+    ).executeTakeFirst();
+    const token = await tx
+      .selectFrom('refresh_tokens')
+      .selectAll()
+      .where('token_hash', '=', hash)
+      .executeTakeFirst();
     if (!conn || !token) return { error: new InvalidGrant('The refresh token is invalid') };
     if (conn.client_id !== client.clientId) {
       return { error: new InvalidGrant('The refresh token was issued to another client') };
@@ -222,7 +246,13 @@ export async function refresh(s: Services, client: Client, input: RefreshInput):
       .executeTakeFirst();
     const decision = rotationFor(token.state as RefreshState, token.id === current?.id);
     if (decision.kind === 'reuse') {
-      await revokeInTransaction(s, tx, connectionId, { label: 'Waxseal (refresh token reused)' }, 'refresh reuse');
+      await revokeInTransaction(
+        s,
+        tx,
+        connectionId,
+        { label: 'Waxseal (refresh token reused)' },
+        'refresh reuse',
+      );
       await audit(tx, at, 'Waxseal', 'connection.refresh_reuse', connectionId);
       return { error: new InvalidGrant('The refresh token was already used'), revoked: true };
     }
@@ -248,7 +278,11 @@ export async function refresh(s: Services, client: Client, input: RefreshInput):
     } else if (current) {
       // A retry with the grace token: the client never received `current`, so it
       // and the access token issued with it die, and a new pair replaces them.
-      await tx.updateTable('refresh_tokens').set({ state: 'discarded' }).where('id', '=', current.id).execute();
+      await tx
+        .updateTable('refresh_tokens')
+        .set({ state: 'discarded' })
+        .where('id', '=', current.id)
+        .execute();
       const lost = await tx
         .selectFrom('access_tokens')
         .select('token_hash')
@@ -292,7 +326,13 @@ export async function revokeToken(s: Services, client: Client, token: string): P
     if (refresh.client_id !== client.clientId || refresh.status !== 'active') return;
     await s.store
       .transact((tx) =>
-        revokeInTransaction(s, tx, refresh.id, { label: `${client.clientId} (token revoked by client)` }, 'rfc7009'),
+        revokeInTransaction(
+          s,
+          tx,
+          refresh.id,
+          { label: `${client.clientId} (token revoked by client)` },
+          'rfc7009',
+        ),
       )
       .catch((err) => {
         if ((err as { status?: number }).status !== 409) throw err;
@@ -395,7 +435,17 @@ export async function loadConnection(s: Services, id: string): Promise<Connectio
     .selectFrom('connections as c')
     .innerJoin('users as u', 'u.id', 'c.user_id')
     .innerJoin('api_keys as k', 'k.id', 'c.current_api_key_id')
-    .select(['c.id', 'c.status', 'c.client_name', 'u.id as user_id', 'u.email', 'u.role', 'k.id as key_id', 'k.key_ref', 'k.key_prefix'])
+    .select([
+      'c.id',
+      'c.status',
+      'c.client_name',
+      'u.id as user_id',
+      'u.email',
+      'u.role',
+      'k.id as key_id',
+      'k.key_ref',
+      'k.key_prefix',
+    ])
     .where('c.id', '=', id)
     .executeTakeFirst();
   return row
@@ -417,9 +467,15 @@ export async function loadConnection(s: Services, id: string): Promise<Connectio
 export async function sweepExpired(s: Services): Promise<void> {
   const at = s.clock.now();
   const db = s.store.db;
-  await db.deleteFrom('authorization_codes').where('expires_at', '<', at - LIFETIMES.refreshToken).execute();
+  await db
+    .deleteFrom('authorization_codes')
+    .where('expires_at', '<', at - LIFETIMES.refreshToken)
+    .execute();
   await db.deleteFrom('authorization_requests').where('expires_at', '<', at).execute();
   await db.deleteFrom('browser_sessions').where('expires_at', '<', at).execute();
   await db.deleteFrom('signin_challenges').where('expires_at', '<', at).execute();
-  await db.deleteFrom('invalidations').where('at', '<', at - LIFETIMES.browserSession).execute();
+  await db
+    .deleteFrom('invalidations')
+    .where('at', '<', at - LIFETIMES.browserSession)
+    .execute();
 }

@@ -34,7 +34,13 @@ export function checkRole(role: string): Role {
   return role;
 }
 
-function toUser(row: { id: string; email: string; role: string; totp_sealed: string | null; created_at: number }): User {
+function toUser(row: {
+  id: string;
+  email: string;
+  role: string;
+  totp_sealed: string | null;
+  created_at: number;
+}): User {
   return {
     id: row.id,
     email: row.email,
@@ -68,7 +74,12 @@ export async function createUser(
 }
 
 export async function listUsers(s: Services): Promise<User[]> {
-  const rows = await s.store.db.selectFrom('users').selectAll().orderBy('created_at').orderBy('email').execute();
+  const rows = await s.store.db
+    .selectFrom('users')
+    .selectAll()
+    .orderBy('created_at')
+    .orderBy('email')
+    .execute();
   return rows.map(toUser);
 }
 
@@ -85,7 +96,12 @@ export async function countUsers(s: Services): Promise<number> {
   return Number(row.n);
 }
 
-export async function setRole(s: Services, emailInput: string, roleInput: string, actor: string): Promise<User> {
+export async function setRole(
+  s: Services,
+  emailInput: string,
+  roleInput: string,
+  actor: string,
+): Promise<User> {
   const email = normaliseEmail(emailInput);
   const role = checkRole(roleInput);
   const user = await s.store.transact(async (tx) => {
@@ -140,7 +156,12 @@ export type SigninResult = { user: User; totpSealed: string | null } | null;
  * Checks an email and password. Wrong credentials give null whichever part was
  * wrong, in the same time; too many failures give TooManyRequests.
  */
-export async function authenticate(s: Services, emailInput: string, password: string, ip: string): Promise<SigninResult> {
+export async function authenticate(
+  s: Services,
+  emailInput: string,
+  password: string,
+  ip: string,
+): Promise<SigninResult> {
   const email = emailInput.trim().toLowerCase().slice(0, 254);
   const accountKey = `signin:account:${email}`;
   const ipKey = `signin:ip:${ip}`;

@@ -13,7 +13,9 @@ for (const kind of ['sqlite', 'postgres'] as const) {
     });
     after(async () => server?.stop());
 
-    test('discovers, registers, signs in, consents, exchanges the code and calls whoami', { skip }, async () => {
+    test('discovers, registers, signs in, consents, exchanges the code and calls whoami', {
+      skip,
+    }, async () => {
       const alice = await addUser(server, 'alice@example.com', 'admin');
       const provider = new TestOAuthProvider(server, alice, 'Claude Desktop');
       const client = await connectSdkClient(server, provider);

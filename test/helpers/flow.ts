@@ -1,8 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { OAuthClientProvider } from '@modelcontextprotocol/sdk/client/auth.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type {
   OAuthClientInformationMixed,
   OAuthClientMetadata,
@@ -32,10 +32,18 @@ export class Browser {
     return res;
   }
 
-  async postForm(path: string, form: Record<string, string>, headers: Record<string, string> = {}): Promise<Response> {
+  async postForm(
+    path: string,
+    form: Record<string, string>,
+    headers: Record<string, string> = {},
+  ): Promise<Response> {
     return this.fetch(path, {
       method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: new URL(this.base).origin, ...headers },
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        origin: new URL(this.base).origin,
+        ...headers,
+      },
       body: new URLSearchParams(form).toString(),
     });
   }
@@ -81,7 +89,11 @@ export async function authorizeInBrowser(
 
 export const PASSWORD = 'correct horse battery staple';
 
-export async function addUser(server: TestServer, email: string, role: string): Promise<{ email: string; password: string }> {
+export async function addUser(
+  server: TestServer,
+  email: string,
+  role: string,
+): Promise<{ email: string; password: string }> {
   await createUser(server.services, { email, password: PASSWORD, role }, 'test');
   return { email, password: PASSWORD };
 }

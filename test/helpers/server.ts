@@ -38,7 +38,8 @@ export function postgresSkip(): Promise<string | false> {
   })();
   return postgresAvailable.then((ok) => {
     if (ok) return false;
-    if (process.env.REQUIRE_POSTGRES === '1') throw new Error(`REQUIRE_POSTGRES=1 but ${POSTGRES_ADMIN_URL} is unreachable`);
+    if (process.env.REQUIRE_POSTGRES === '1')
+      throw new Error(`REQUIRE_POSTGRES=1 but ${POSTGRES_ADMIN_URL} is unreachable`);
     return `PostgreSQL is not reachable at ${POSTGRES_ADMIN_URL}; set TEST_POSTGRES_URL or REQUIRE_POSTGRES=1`;
   });
 }
@@ -53,7 +54,11 @@ export interface TestDatabase {
 export async function createTestDatabase(kind: 'sqlite' | 'postgres'): Promise<TestDatabase> {
   const dir = mkdtempSync(join(tmpdir(), 'waxseal-test-'));
   if (kind === 'sqlite') {
-    return { url: `sqlite:${join(dir, 'waxseal.db')}`, dir, drop: async () => rmSync(dir, { recursive: true, force: true }) };
+    return {
+      url: `sqlite:${join(dir, 'waxseal.db')}`,
+      dir,
+      drop: async () => rmSync(dir, { recursive: true, force: true }),
+    };
   }
   const name = `waxseal_t_${process.pid}_${Math.random().toString(36).slice(2, 10)}`;
   const admin = new pg.Client({ connectionString: POSTGRES_ADMIN_URL });
@@ -77,7 +82,11 @@ export async function createTestDatabase(kind: 'sqlite' | 'postgres'): Promise<T
 
 export const SECRET = 'test-secret-0123456789abcdef0123456789abcdef';
 
-export function testEnv(db: TestDatabase, port: number, extra: Record<string, string> = {}): Record<string, string> {
+export function testEnv(
+  db: TestDatabase,
+  port: number,
+  extra: Record<string, string> = {},
+): Record<string, string> {
   return {
     PORT: String(port),
     HOST: '127.0.0.1',
@@ -104,7 +113,10 @@ export async function startTestServer(
   const db = options.db ?? (await createTestDatabase(kind));
   const port = await freePort();
   const env = testEnv(db, port, options.env);
-  const running = await startServer(loadConfig(env), { clock: options.clock, log: pino({ level: 'silent' }) });
+  const running = await startServer(loadConfig(env), {
+    clock: options.clock,
+    log: pino({ level: 'silent' }),
+  });
   return {
     ...running,
     base: env.PUBLIC_URL as string,

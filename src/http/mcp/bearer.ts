@@ -47,11 +47,19 @@ export function requireBearer(s: Services) {
     // Tokens are audience-bound to the canonical MCP URL (RFC 8707).
     if (!caller || caller.token.resource !== s.config.mcpUrl) {
       res.set('WWW-Authenticate', challenge(', error="invalid_token"'));
-      return res.status(401).json({ error: 'invalid_token', error_description: 'The token is invalid, expired or revoked' });
+      return res
+        .status(401)
+        .json({ error: 'invalid_token', error_description: 'The token is invalid, expired or revoked' });
     }
     if (!REQUIRED_SCOPES.every((sc) => caller.token.scopes.includes(sc))) {
-      res.set('WWW-Authenticate', challenge(`, error="insufficient_scope", scope="${REQUIRED_SCOPES.join(' ')}"`));
-      return res.status(403).json({ error: 'insufficient_scope', error_description: `Requires scope ${REQUIRED_SCOPES.join(' ')}` });
+      res.set(
+        'WWW-Authenticate',
+        challenge(`, error="insufficient_scope", scope="${REQUIRED_SCOPES.join(' ')}"`),
+      );
+      return res.status(403).json({
+        error: 'insufficient_scope',
+        error_description: `Requires scope ${REQUIRED_SCOPES.join(' ')}`,
+      });
     }
     const c = caller.connection;
     const mcpCaller: McpCaller = {

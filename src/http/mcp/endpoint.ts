@@ -9,7 +9,11 @@ import { registerBuiltinTools } from './tools.js';
 /** A hook to add tools to each request's McpServer (library mode, SPEC §9). */
 export type RegisterTools = (server: McpServer) => void;
 
-const jsonRpcError = (code: number, message: string) => ({ jsonrpc: '2.0', error: { code, message }, id: null });
+const jsonRpcError = (code: number, message: string) => ({
+  jsonrpc: '2.0',
+  error: { code, message },
+  id: null,
+});
 
 /**
  * /mcp over stateless Streamable HTTP: every request gets a fresh server and
@@ -25,7 +29,10 @@ export function mcpRouter(s: Services, extraTools: RegisterTools[] = []): Router
       const server = new McpServer({ name: 'waxseal', version: '0.1.0' });
       registerBuiltinTools(server);
       for (const register of extraTools) register(server);
-      const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
+      const transport = new StreamableHTTPServerTransport({
+        sessionIdGenerator: undefined,
+        enableJsonResponse: true,
+      });
       res.on('close', () => {
         void transport.close();
         void server.close();

@@ -1,6 +1,12 @@
 /** Server-rendered pages share one layout and one stylesheet (/assets/waxseal.css). */
 
-const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+const ESCAPES: Record<string, string> = {
+  '&': '&amp;',
+  '<': '&lt;',
+  '>': '&gt;',
+  '"': '&quot;',
+  "'": '&#39;',
+};
 
 /** Escapes text for HTML; everything a client or user chose (client_name!) goes through here. */
 export function esc(value: unknown): string {

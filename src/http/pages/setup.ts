@@ -15,16 +15,26 @@ export function setupRouter(s: Services): Router {
   router.get('/setup', async (req, res) => {
     const token = typeof req.query.token === 'string' ? req.query.token : '';
     if (!(await setupTokenValid(s, token))) {
-      return sendHtml(res, 404, errorPage('Setup link not valid', 'This setup link is invalid, used or expired.'));
+      return sendHtml(
+        res,
+        404,
+        errorPage('Setup link not valid', 'This setup link is invalid, used or expired.'),
+      );
     }
     sendHtml(res, 200, setupPage({ token }));
   });
 
   router.post('/setup', express.urlencoded({ extended: false, limit: '16kb' }), async (req, res) => {
-    if (!fromOwnOrigin(s, req)) return sendHtml(res, 403, errorPage('Request refused', 'This form came from another site.'));
+    if (!fromOwnOrigin(s, req))
+      return sendHtml(res, 403, errorPage('Request refused', 'This form came from another site.'));
     const token = formString(req.body, 'token') ?? '';
     try {
-      const user = await completeSetup(s, token, formString(req.body, 'email') ?? '', formString(req.body, 'password') ?? '');
+      const user = await completeSetup(
+        s,
+        token,
+        formString(req.body, 'email') ?? '',
+        formString(req.body, 'password') ?? '',
+      );
       const session = await createSession(s, user.id);
       setSessionCookie(s, res, session, LIFETIMES.browserSession);
       res.redirect(303, '/');

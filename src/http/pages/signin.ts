@@ -11,7 +11,13 @@ import {
   findChallenge,
   sessionUser,
 } from '../../services/sessions.js';
-import { authenticate, findUserById, recordSignin, recordTotpFailure, verifyTotp } from '../../services/users.js';
+import {
+  authenticate,
+  findUserById,
+  recordSignin,
+  recordTotpFailure,
+  verifyTotp,
+} from '../../services/users.js';
 import { fromOwnOrigin } from '../origin.js';
 import {
   clearSessionCookie,
@@ -46,7 +52,8 @@ export function signinRouter(s: Services): Router {
   });
 
   router.post('/signin', form, async (req, res) => {
-    if (!fromOwnOrigin(s, req)) return sendHtml(res, 403, errorPage('Request refused', 'This form came from another site.'));
+    if (!fromOwnOrigin(s, req))
+      return sendHtml(res, 403, errorPage('Request refused', 'This form came from another site.'));
     const next = safeNext(formString(req.body, 'next'));
     const email = formString(req.body, 'email') ?? '';
     const password = formString(req.body, 'password') ?? '';
@@ -61,13 +68,15 @@ export function signinRouter(s: Services): Router {
       await recordSignin(s, result.user, ip);
       await signedIn(res, result.user.id, next);
     } catch (err) {
-      if (err instanceof TooManyRequests) return sendHtml(res, 429, signinPage({ next, error: err.message, email }));
+      if (err instanceof TooManyRequests)
+        return sendHtml(res, 429, signinPage({ next, error: err.message, email }));
       throw err;
     }
   });
 
   router.post('/signin/totp', form, async (req, res) => {
-    if (!fromOwnOrigin(s, req)) return sendHtml(res, 403, errorPage('Request refused', 'This form came from another site.'));
+    if (!fromOwnOrigin(s, req))
+      return sendHtml(res, 403, errorPage('Request refused', 'This form came from another site.'));
     const id = formString(req.body, 'challenge') ?? '';
     const code = (formString(req.body, 'code') ?? '').replace(/\s/g, '');
     const challenge = await findChallenge(s, id);
@@ -77,9 +86,17 @@ export function signinRouter(s: Services): Router {
     }
     if (challenge.attempts >= MAX_TOTP_ATTEMPTS) {
       await endChallenge(s, id);
-      return sendHtml(res, 429, signinPage({ next: challenge.next, error: 'Too many wrong codes. Sign in again.' }));
+      return sendHtml(
+        res,
+        429,
+        signinPage({ next: challenge.next, error: 'Too many wrong codes. Sign in again.' }),
+      );
     }
-    const row = await s.store.db.selectFrom('users').select('totp_sealed').where('id', '=', user.id).executeTakeFirst();
+    const row = await s.store.db
+      .selectFrom('users')
+      .select('totp_sealed')
+      .where('id', '=', user.id)
+      .executeTakeFirst();
     if (!row?.totp_sealed || !verifyTotp(s, row.totp_sealed, code)) {
       await failChallenge(s, id);
       await recordTotpFailure(s, user, clientIp(req));
@@ -91,7 +108,8 @@ export function signinRouter(s: Services): Router {
   });
 
   router.post('/signout', form, async (req, res) => {
-    if (!fromOwnOrigin(s, req)) return sendHtml(res, 403, errorPage('Request refused', 'This form came from another site.'));
+    if (!fromOwnOrigin(s, req))
+      return sendHtml(res, 403, errorPage('Request refused', 'This form came from another site.'));
     const session = cookies(req)[SESSION_COOKIE];
     if (session) await endSession(s, session);
     clearSessionCookie(s, res);

@@ -93,7 +93,11 @@ export function initial(dialect: Dialect) {
         .addColumn('current_api_key_id', 'text', (c) => c.notNull())
         .execute();
       // Keyset pagination newest first, optionally by status (SPEC §6 at 100,000 rows).
-      await db.schema.createIndex('connections_by_time').on('connections').columns(['connected_at', 'id']).execute();
+      await db.schema
+        .createIndex('connections_by_time')
+        .on('connections')
+        .columns(['connected_at', 'id'])
+        .execute();
       await db.schema
         .createIndex('connections_by_status_time')
         .on('connections')
@@ -125,8 +129,16 @@ export function initial(dialect: Dialect) {
         .addColumn('expires_at', time, (c) => c.notNull())
         .addColumn('revoked_at', time)
         .execute();
-      await db.schema.createIndex('access_tokens_by_connection').on('access_tokens').column('connection_id').execute();
-      await db.schema.createIndex('access_tokens_by_refresh').on('access_tokens').column('refresh_token_id').execute();
+      await db.schema
+        .createIndex('access_tokens_by_connection')
+        .on('access_tokens')
+        .column('connection_id')
+        .execute();
+      await db.schema
+        .createIndex('access_tokens_by_refresh')
+        .on('access_tokens')
+        .column('refresh_token_id')
+        .execute();
 
       await db.schema
         .createTable('refresh_tokens')
@@ -145,18 +157,26 @@ export function initial(dialect: Dialect) {
 
       await db.schema
         .createTable('audit_events')
-        .addColumn('id', serial, (c) => (dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement()))
+        .addColumn('id', serial, (c) =>
+          dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement(),
+        )
         .addColumn('at', time, (c) => c.notNull())
         .addColumn('actor', 'text', (c) => c.notNull())
         .addColumn('action', 'text', (c) => c.notNull())
         .addColumn('connection_id', 'text')
         .addColumn('detail', 'text', (c) => c.notNull())
         .execute();
-      await db.schema.createIndex('audit_events_by_connection').on('audit_events').column('connection_id').execute();
+      await db.schema
+        .createIndex('audit_events_by_connection')
+        .on('audit_events')
+        .column('connection_id')
+        .execute();
 
       await db.schema
         .createTable('invalidations')
-        .addColumn('seq', serial, (c) => (dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement()))
+        .addColumn('seq', serial, (c) =>
+          dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement(),
+        )
         .addColumn('at', time, (c) => c.notNull())
         .addColumn('kind', 'text', (c) => c.notNull())
         .addColumn('ref', 'text', (c) => c.notNull())
@@ -176,7 +196,6 @@ export function initial(dialect: Dialect) {
         .addColumn('window_start', time, (c) => c.notNull())
         .addColumn('count', 'integer', (c) => c.notNull())
         .execute();
-
     },
   };
 }
