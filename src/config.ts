@@ -33,8 +33,8 @@ const httpUrl = z
   .refine((v) => ['http:', 'https:'].includes(new URL(v).protocol), 'must start with http:// or https://')
   .refine((v) => {
     const u = new URL(v);
-    return !u.search && !u.hash && !u.username && !u.password;
-  }, 'must have no query, fragment or credentials');
+    return !u.search && !u.hash && !u.username && !u.password && u.pathname === '/';
+  }, 'must be an origin with no path, query, fragment or credentials (e.g. https://waxseal.example.com)');
 
 const databaseUrl = z
   .string()
