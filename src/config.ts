@@ -27,14 +27,20 @@ const port = z.coerce
   .min(1, 'must be 1-65535')
   .max(65535, 'must be 1-65535');
 
-const httpUrl = z
-  .string()
-  .refine((v) => URL.canParse(v), 'must be an absolute URL such as https://waxseal.example.com')
-  .refine((v) => ['http:', 'https:'].includes(new URL(v).protocol), 'must start with http:// or https://')
-  .refine((v) => {
-    const u = new URL(v);
-    return !u.search && !u.hash && !u.username && !u.password && u.pathname === '/';
-  }, 'must be an origin with no path, query, fragment or credentials (e.g. https://waxseal.example.com)');
+function publicUrlProblem(value: string): string | null {
+  if (!URL.canParse(value)) return 'must be an absolute URL such as https://waxseal.example.com';
+  const u = new URL(value);
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') return 'must start with http:// or https://';
+  if (u.search || u.hash || u.username || u.password || u.pathname !== '/') {
+    return 'must be an origin with no path, query, fragment or credentials (e.g. https://waxseal.example.com)';
+  }
+  return null;
+}
+
+const httpUrl = z.string().superRefine((value, ctx) => {
+  const problem = publicUrlProblem(value);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
 
 const databaseUrl = z
   .string()
