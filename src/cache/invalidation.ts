@@ -17,5 +17,6 @@ export async function recordInvalidation(
   ref: string,
 ): Promise<void> {
   await tx.insertInto('invalidations').values({ at, kind, ref }).execute();
-  if (dialect === 'postgres') await sql`select pg_notify(${CHANNEL}, ${kind})`.execute(tx);
+  // The payload carries the change itself, so a listener applies it the moment it arrives.
+  if (dialect === 'postgres') await sql`select pg_notify(${CHANNEL}, ${`${kind}:${ref}`})`.execute(tx);
 }

@@ -38,17 +38,26 @@ export class TokenCache {
   private readonly tokens = new Map<string, TokenEntry>();
   private readonly connections = new Map<string, ConnectionEntry>();
   stale = false;
+  /**
+   * Until when (ms since the epoch) the cache may answer. The PostgreSQL watcher
+   * extends this lease with each heartbeat; SQLite's watcher never needs to.
+   */
+  freshUntil = Number.POSITIVE_INFINITY;
   /** Called before each lookup; lets the SQLite watcher check data_version. */
   beforeLookup: () => void = () => undefined;
   lastSeq = 0;
 
+  private usable(): boolean {
+    return !this.stale && Date.now() < this.freshUntil;
+  }
+
   getToken(hash: string): TokenEntry | undefined {
     this.beforeLookup();
-    return this.stale ? undefined : this.tokens.get(hash);
+    return this.usable() ? this.tokens.get(hash) : undefined;
   }
 
   getConnection(id: string): ConnectionEntry | undefined {
-    return this.stale ? undefined : this.connections.get(id);
+    return this.usable() ? this.connections.get(id) : undefined;
   }
 
   putToken(hash: string, entry: TokenEntry): void {

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import type { Store } from '../store/db.js';
@@ -31,62 +32,77 @@ export function watchSqlite(store: Store, cache: TokenCache): Watcher {
   return { stop: async () => undefined };
 }
 
+/** How often the listener proves it is alive, and how long one proof lets the cache answer. */
+export const HEARTBEAT_MS = 20;
+export const LEASE_MS = 80;
+
 /**
- * PostgreSQL: LISTEN on a dedicated connection. If that connection drops, the
- * cache is stale (every lookup goes to the database) until it is back and has
- * caught up, so a lost notification can never let a revoked token through.
+ * PostgreSQL: LISTEN on a dedicated connection; each invalidation's payload is
+ * applied as it arrives. PostgreSQL delivers notifications in commit order, so
+ * when this process's own heartbeat, sent at time S, comes back, every change
+ * committed before S has been applied: the cache may answer until S + LEASE_MS.
+ * If the connection drops or stalls, heartbeats stop, the lease runs out, and
+ * every lookup goes to the database until the listener is back. A lost
+ * notification therefore never lets a revoked token through for longer than
+ * LEASE_MS, whatever fails.
  */
 export function watchPostgres(store: Store, cache: TokenCache, log: Logger): Watcher {
   const url = store.postgresUrl;
   if (!url) throw new Error('watchPostgres needs a PostgreSQL store');
+  const heartbeatChannel = `waxseal_hb_${randomBytes(6).toString('hex')}`;
   let client: pg.Client | null = null;
   let stopped = false;
   let retry: NodeJS.Timeout | null = null;
-  let running = false;
-  let again = false;
+  let beat: NodeJS.Timeout | null = null;
 
-  const catchUp = async () => {
-    if (running) {
-      again = true;
+  cache.stale = true;
+  cache.freshUntil = 0;
+
+  const onNotification = (msg: pg.Notification) => {
+    if (msg.channel === heartbeatChannel) {
+      cache.freshUntil = Math.max(cache.freshUntil, Number(msg.payload) + LEASE_MS);
       return;
     }
-    running = true;
-    try {
-      do {
-        again = false;
-        await cache.catchUp(store.db);
-      } while (again);
-    } catch (err) {
-      log.warn({ err: String(err) }, 'cache catch-up failed; treating cache as stale');
-      goStale();
-    } finally {
-      running = false;
-    }
+    const payload = msg.payload ?? '';
+    const colon = payload.indexOf(':');
+    cache.invalidate(payload.slice(0, colon) as InvalidationKind, payload.slice(colon + 1));
   };
 
-  const goStale = () => {
+  const goStale = (why: string) => {
+    if (stopped) return;
+    if (!cache.stale) log.warn({ why }, 'invalidation listener lost; the cache is bypassed until it is back');
     cache.stale = true;
+    cache.freshUntil = 0;
     cache.clear();
+    if (beat) clearInterval(beat);
+    beat = null;
     const old = client;
     client = null;
     old?.end().catch(() => undefined);
-    if (!stopped && !retry) retry = setTimeout(connect, 250);
+    if (!retry) retry = setTimeout(connect, 250);
   };
 
   const connect = async () => {
     retry = null;
     if (stopped) return;
     const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3000 });
-    c.on('error', () => client === c && goStale());
-    c.on('end', () => client === c && goStale());
-    c.on('notification', () => void catchUp());
+    c.on('error', (err) => client === c && goStale(String(err)));
+    c.on('end', () => client === c && goStale('connection ended'));
+    c.on('notification', onNotification);
     try {
       await c.connect();
       await c.query(`listen ${CHANNEL}`);
+      await c.query(`listen ${heartbeatChannel}`);
       client = c;
-      await cache.start(store.db);
+      // Anything cached before the listener was up may be stale: start empty.
       cache.clear();
       cache.stale = false;
+      beat = setInterval(() => {
+        c.query('select pg_notify($1, $2)', [heartbeatChannel, String(Date.now())]).catch((err) => {
+          if (client === c) goStale(String(err));
+        });
+      }, HEARTBEAT_MS);
+      beat.unref();
       log.debug('invalidation listener connected');
     } catch (err) {
       log.warn({ err: String(err) }, 'invalidation listener cannot connect; retrying');
@@ -95,12 +111,12 @@ export function watchPostgres(store: Store, cache: TokenCache, log: Logger): Wat
     }
   };
 
-  cache.stale = true;
   const ready = connect();
   return {
     stop: async () => {
       stopped = true;
       if (retry) clearTimeout(retry);
+      if (beat) clearInterval(beat);
       await ready;
       await client?.end().catch(() => undefined);
     },
