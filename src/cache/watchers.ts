@@ -85,7 +85,11 @@ export function watchPostgres(store: Store, cache: TokenCache, log: Logger): Wat
   const connect = async () => {
     retry = null;
     if (stopped) return;
-    const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3000 });
+    const c = new pg.Client({
+      connectionString: url,
+      connectionTimeoutMillis: 3000,
+      application_name: `waxseal-listener-${process.pid}`,
+    });
     c.on('error', (err) => client === c && goStale(String(err)));
     c.on('end', () => client === c && goStale('connection ended'));
     c.on('notification', onNotification);
