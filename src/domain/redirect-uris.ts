@@ -36,23 +36,22 @@ function isLoopback(url: URL): boolean {
   return url.protocol === 'http:' && LOOPBACK_HOSTS.has(url.hostname);
 }
 
+/** A loopback http URI with its port removed, compared as a string; null for anything else. */
+const LOOPBACK_AUTHORITY = /^http:\/\/(127\.0\.0\.1|\[::1\]|localhost)(?::\d{1,5})?(?=[/?]|$)/;
+function withoutPort(uri: string): string | null {
+  const m = LOOPBACK_AUTHORITY.exec(uri);
+  return m ? `http://${m[1]}${uri.slice(m[0].length)}` : null;
+}
+
 /**
  * Whether the URI sent to /authorize matches a registered one: exactly, or for a
- * loopback http URI, on everything but the port (RFC 8252 §7.3).
+ * loopback http URI, exactly except for the port (RFC 8252 §7.3, RFC 9700 §4.1.3).
+ * The comparison is on the strings, not on parsed URLs, so userinfo, dot segments
+ * or another spelling of the host never match.
  */
 export function matchesRegistered(requested: string, registered: readonly string[]): boolean {
   if (registered.includes(requested)) return true;
   if (!URL.canParse(requested) || requested.includes('#')) return false;
-  const req = new URL(requested);
-  if (!isLoopback(req)) return false;
-  return registered.some((r) => {
-    if (!URL.canParse(r)) return false;
-    const reg = new URL(r);
-    return (
-      isLoopback(reg) &&
-      reg.hostname === req.hostname &&
-      reg.pathname === req.pathname &&
-      reg.search === req.search
-    );
-  });
+  const req = withoutPort(requested);
+  return req !== null && registered.some((r) => withoutPort(r) === req);
 }

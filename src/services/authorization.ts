@@ -1,5 +1,10 @@
 import { LIFETIMES } from '../domain/clock.js';
-import { AccessDenied, InvalidRequest, UnsupportedResponseType, type WaxsealError } from '../domain/errors.js';
+import {
+  AccessDenied,
+  InvalidRequest,
+  UnsupportedResponseType,
+  type WaxsealError,
+} from '../domain/errors.js';
 import { matchesRegistered } from '../domain/redirect-uris.js';
 import { parseScopes } from '../domain/scopes.js';
 import { newToken, safeEqual, sha256, TOKEN_PREFIX } from '../domain/secrets.js';
@@ -43,7 +48,10 @@ const single = (value: unknown, name: string): string | undefined => {
 };
 
 /** Checks the client and redirect URI first; every later problem goes back to that URI. */
-export async function validateAuthorize(s: Services, query: Record<string, unknown>): Promise<AuthorizeRequest> {
+export async function validateAuthorize(
+  s: Services,
+  query: Record<string, unknown>,
+): Promise<AuthorizeRequest> {
   const pageSingle = (name: string) => {
     try {
       return single(query[name], name);
@@ -52,9 +60,11 @@ export async function validateAuthorize(s: Services, query: Record<string, unkno
     }
   };
   const clientId = pageSingle('client_id');
-  if (!clientId) throw new PageError('The request has no client_id, so there is nowhere safe to send you back.');
+  if (!clientId)
+    throw new PageError('The request has no client_id, so there is nowhere safe to send you back.');
   const client = await findClient(s, clientId);
-  if (!client) throw new PageError('This application is not registered with Waxseal. Try connecting it again.');
+  if (!client)
+    throw new PageError('This application is not registered with Waxseal. Try connecting it again.');
   let redirectUri = pageSingle('redirect_uri');
   if (redirectUri === undefined) {
     if (client.redirectUris.length !== 1) throw new PageError('The request has no redirect_uri.');
@@ -78,10 +88,13 @@ export async function validateAuthorize(s: Services, query: Record<string, unkno
     if (!challenge) throw new InvalidRequest('code_challenge is required (PKCE, RFC 7636)');
     if (method !== 'S256') {
       throw new InvalidRequest(
-        method === undefined ? 'code_challenge_method is required and must be S256' : 'code_challenge_method must be S256',
+        method === undefined
+          ? 'code_challenge_method is required and must be S256'
+          : 'code_challenge_method must be S256',
       );
     }
-    if (!/^[A-Za-z0-9\-._~]{43,128}$/.test(challenge)) throw new InvalidRequest('code_challenge is malformed');
+    if (!/^[A-Za-z0-9\-._~]{43,128}$/.test(challenge))
+      throw new InvalidRequest('code_challenge is malformed');
     const scopes = parseScopes(single(query.scope, 'scope'));
     const resource = checkResource(s, single(query.resource, 'resource'));
     return { client, redirectUri, state, codeChallenge: challenge, scopes, resource };
@@ -148,7 +161,12 @@ export async function decide(
   const at = s.clock.now();
   if (!form.allow) {
     await audit(s.store.db, at, user.email, 'consent.denied', null, { clientId: row.client_id });
-    return errorRedirect(s, row.redirect_uri, row.state ?? undefined, new AccessDenied('The user denied access'));
+    return errorRedirect(
+      s,
+      row.redirect_uri,
+      row.state ?? undefined,
+      new AccessDenied('The user denied access'),
+    );
   }
   const code = newToken(TOKEN_PREFIX.code, s.random);
   await s.store.db
@@ -167,7 +185,10 @@ export async function decide(
       connection_id: null,
     })
     .execute();
-  await audit(s.store.db, at, user.email, 'consent.granted', null, { clientId: row.client_id, scopes: row.scopes });
+  await audit(s.store.db, at, user.email, 'consent.granted', null, {
+    clientId: row.client_id,
+    scopes: row.scopes,
+  });
   const url = new URL(row.redirect_uri);
   url.searchParams.set('code', code);
   if (row.state !== null) url.searchParams.set('state', row.state);
@@ -176,7 +197,12 @@ export async function decide(
 }
 
 /** The authorization error response (OAuth 2.1 §4.1.2.1) with `iss` (RFC 9207). */
-export function errorRedirect(s: Services, redirectUri: string, state: string | undefined, error: WaxsealError): URL {
+export function errorRedirect(
+  s: Services,
+  redirectUri: string,
+  state: string | undefined,
+  error: WaxsealError,
+): URL {
   const url = new URL(redirectUri);
   url.searchParams.set('error', error.code);
   url.searchParams.set('error_description', error.message);

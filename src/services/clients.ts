@@ -63,7 +63,15 @@ export async function registerClient(s: Services, body: unknown): Promise<Record
   const clientId = newId(s.random);
   const secret = authMethod === 'none' ? null : newToken(TOKEN_PREFIX.secret, s.random);
   const issuedAt = Math.floor(s.clock.now() / 1000);
-  const { redirect_uris, client_name, token_endpoint_auth_method, grant_types, response_types, scope, ...rest } = meta;
+  const {
+    redirect_uris,
+    client_name,
+    token_endpoint_auth_method,
+    grant_types,
+    response_types,
+    scope,
+    ...rest
+  } = meta;
   await s.store.db
     .insertInto('oauth_clients')
     .values({

@@ -28,7 +28,8 @@ export function authorizeRouter(s: Services): Router {
     try {
       request = await validateAuthorize(s, req.query as Record<string, unknown>);
     } catch (err) {
-      if (err instanceof PageError) return sendHtml(res, 400, errorPage('Cannot connect this application', err.message));
+      if (err instanceof PageError)
+        return sendHtml(res, 400, errorPage('Cannot connect this application', err.message));
       if (err instanceof RedirectError) {
         return res.redirect(302, errorRedirect(s, err.redirectUri, err.state, err.error).href);
       }
@@ -52,26 +53,32 @@ export function authorizeRouter(s: Services): Router {
     );
   });
 
-  router.post('/authorize/decision', express.urlencoded({ extended: false, limit: '16kb' }), async (req, res) => {
-    if (!fromOwnOrigin(s, req)) return sendHtml(res, 403, errorPage('Request refused', 'This form came from another site.'));
-    const sessionId = cookies(req)[SESSION_COOKIE];
-    const user = await sessionUser(s, sessionId);
-    if (!user || !sessionId) {
-      return sendHtml(res, 401, errorPage('Signed out', 'Your session ended. Start connecting again.'));
-    }
-    const decision = formString(req.body, 'decision');
-    try {
-      const target = await decide(s, user, sessionId, {
-        request: formString(req.body, 'request') ?? '',
-        csrf: formString(req.body, 'csrf') ?? '',
-        allow: decision === 'allow',
-      });
-      res.redirect(303, target.href);
-    } catch (err) {
-      if (err instanceof PageError) return sendHtml(res, 400, errorPage('Cannot complete this request', err.message));
-      throw err;
-    }
-  });
+  router.post(
+    '/authorize/decision',
+    express.urlencoded({ extended: false, limit: '16kb' }),
+    async (req, res) => {
+      if (!fromOwnOrigin(s, req))
+        return sendHtml(res, 403, errorPage('Request refused', 'This form came from another site.'));
+      const sessionId = cookies(req)[SESSION_COOKIE];
+      const user = await sessionUser(s, sessionId);
+      if (!user || !sessionId) {
+        return sendHtml(res, 401, errorPage('Signed out', 'Your session ended. Start connecting again.'));
+      }
+      const decision = formString(req.body, 'decision');
+      try {
+        const target = await decide(s, user, sessionId, {
+          request: formString(req.body, 'request') ?? '',
+          csrf: formString(req.body, 'csrf') ?? '',
+          allow: decision === 'allow',
+        });
+        res.redirect(303, target.href);
+      } catch (err) {
+        if (err instanceof PageError)
+          return sendHtml(res, 400, errorPage('Cannot complete this request', err.message));
+        throw err;
+      }
+    },
+  );
 
   return router;
 }

@@ -19,7 +19,8 @@ export function presentedCredentials(req: Request): PresentedCredentials {
     try {
       const id = decodeURIComponent(decoded.slice(0, colon).replace(/\+/g, ' '));
       const secret = decodeURIComponent(decoded.slice(colon + 1).replace(/\+/g, ' '));
-      if (bodyId !== undefined && bodyId !== id) throw new InvalidRequest('client_id differs from the Basic credentials');
+      if (bodyId !== undefined && bodyId !== id)
+        throw new InvalidRequest('client_id differs from the Basic credentials');
       return { clientId: id, clientSecret: secret, via: 'basic' };
     } catch (err) {
       if (err instanceof InvalidRequest) throw err;

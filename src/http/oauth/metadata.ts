@@ -41,7 +41,10 @@ export function metadataRouter(s: Services): Router {
     res.set('Access-Control-Allow-Origin', '*').set('Cache-Control', 'public, max-age=300').json(body);
   };
   // The SDK serves only the path form; clients fall back to the root form (FIELD-NOTES).
-  router.get(['/.well-known/oauth-protected-resource/mcp', '/.well-known/oauth-protected-resource'], send(prm));
+  router.get(
+    ['/.well-known/oauth-protected-resource/mcp', '/.well-known/oauth-protected-resource'],
+    send(prm),
+  );
   router.get('/.well-known/oauth-authorization-server', send(asm));
   return router;
 }

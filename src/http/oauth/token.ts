@@ -24,7 +24,8 @@ function required(req: Request, name: string): string {
 /** Rejects anything but a form-encoded POST body before the handler runs. */
 export function requireForm(req: Request, _res: Response, next: NextFunction): void {
   if (!req.is('application/x-www-form-urlencoded')) {
-    return next(new InvalidRequest('The request body must be application/x-www-form-urlencoded'));
+    next(new InvalidRequest('The request body must be application/x-www-form-urlencoded'));
+    return;
   }
   next();
 }
@@ -45,7 +46,9 @@ export function tokenRouter(s: Services): Router {
       const code = required(req, 'code');
       const codeVerifier = required(req, 'code_verifier');
       if (!/^[A-Za-z0-9\-._~]{43,128}$/.test(codeVerifier)) {
-        throw new InvalidRequest('code_verifier must be 43-128 characters of [A-Za-z0-9-._~] (RFC 7636 §4.1)');
+        throw new InvalidRequest(
+          'code_verifier must be 43-128 characters of [A-Za-z0-9-._~] (RFC 7636 §4.1)',
+        );
       }
       const tokens = await exchangeCode(s, client, {
         code,
