@@ -17,6 +17,8 @@ export interface Config {
   secret?: string;
   secretFile: string;
   secureCookies: boolean;
+  /** How many reverse proxies in front of Waxseal to trust for the client's IP (per-IP limits). */
+  trustProxyHops: number;
 }
 
 export class ConfigError extends Error {}
@@ -58,6 +60,7 @@ const schema = z.object({
     .string()
     .regex(/^[A-Za-z0-9_-]{1,32}$/, 'must be 1-32 characters of A-Z a-z 0-9 _ -')
     .default('wax_sk_'),
+  TRUST_PROXY_HOPS: z.coerce.number().int('must be a whole number').min(0).max(10, 'must be 0-10').default(0),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   WAXSEAL_ADMIN_EMAIL: z.email('must be an email address').optional(),
   WAXSEAL_ADMIN_PASSWORD: z.string().min(8, 'must be at least 8 characters').optional(),
@@ -87,6 +90,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     databaseUrl: e.DATABASE_URL,
     apiKeyPrefix: e.API_KEY_PREFIX,
     logLevel: e.LOG_LEVEL,
+    trustProxyHops: e.TRUST_PROXY_HOPS,
     adminEmail: e.WAXSEAL_ADMIN_EMAIL?.toLowerCase(),
     adminPassword: e.WAXSEAL_ADMIN_PASSWORD,
     secret: e.WAXSEAL_SECRET,

@@ -1,5 +1,8 @@
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import type { Services } from '../services/context.js';
+import { configRouter } from './api/config.js';
+import { membersRouter } from './api/members.js';
+import { openApiRouter } from './api/openapi.js';
 import { apiRouter } from './api/router.js';
 import { errorRenderer } from './errors.js';
 import { createMetrics, healthRouter } from './health.js';
@@ -12,6 +15,7 @@ import { tokenRouter } from './oauth/token.js';
 import { setupRouter } from './pages/setup.js';
 import { signinRouter } from './pages/signin.js';
 import { STYLESHEET } from './pages/stylesheet.js';
+import { webRouter } from './web.js';
 
 /** Headers for every response: no framing (clickjacking on sign-in and consent), no sniffing, no referrer. */
 function securityHeaders(s: Services) {
@@ -32,7 +36,8 @@ function securityHeaders(s: Services) {
 export function createApp(s: Services, options: { tools?: RegisterTools[] } = {}): Express {
   const app = express();
   app.disable('x-powered-by');
-  app.set('trust proxy', false);
+  // Behind a load balancer, X-Forwarded-For gives the client IP the sign-in limits count.
+  app.set('trust proxy', s.config.trustProxyHops);
   const metrics = createMetrics();
   app.use((req, res, next) => {
     const end = metrics.requests.startTimer({ method: req.method });
@@ -52,7 +57,12 @@ export function createApp(s: Services, options: { tools?: RegisterTools[] } = {}
   app.use(signinRouter(s));
   app.use(setupRouter(s));
   app.use(mcpRouter(s, options.tools));
+  // Before apiRouter, whose catch-all answers 404 for any other /api path.
+  app.use(configRouter(s));
+  app.use(membersRouter(s));
+  app.use(openApiRouter(s));
   app.use(apiRouter(s));
+  app.use(webRouter(s));
   app.use((req, res) => {
     res.status(404).json({ error: 'not_found', error_description: `No route ${req.method} ${req.path}` });
   });
