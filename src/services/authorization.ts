@@ -9,6 +9,7 @@ import { matchesRegistered } from '../domain/redirect-uris.js';
 import { parseScopes } from '../domain/scopes.js';
 import { newToken, safeEqual, sha256, TOKEN_PREFIX } from '../domain/secrets.js';
 import { audit } from './audit.js';
+import { ClientMetadataError } from './client-metadata.js';
 import { type Client, findClient } from './clients.js';
 import { newId, type Services } from './context.js';
 import { checkResource } from './tokens.js';
@@ -62,7 +63,10 @@ export async function validateAuthorize(
   const clientId = pageSingle('client_id');
   if (!clientId)
     throw new PageError('The request has no client_id, so there is nowhere safe to send you back.');
-  const client = await findClient(s, clientId);
+  const client = await findClient(s, clientId).catch((err: unknown) => {
+    if (err instanceof ClientMetadataError) throw new PageError(`${err.message}.`);
+    throw err;
+  });
   if (!client)
     throw new PageError('This application is not registered with Waxseal. Try connecting it again.');
   let redirectUri = pageSingle('redirect_uri');

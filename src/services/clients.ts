@@ -3,6 +3,7 @@ import { InvalidClient, InvalidClientMetadata, InvalidRedirectUri } from '../dom
 import { redirectUriProblem } from '../domain/redirect-uris.js';
 import { KNOWN_SCOPES } from '../domain/scopes.js';
 import { newToken, safeEqual, sha256, TOKEN_PREFIX } from '../domain/secrets.js';
+import { ClientMetadataError, clientFromMetadataDocument, isMetadataDocumentUrl } from './client-metadata.js';
 import { newId, type Services } from './context.js';
 
 export const AUTH_METHODS = ['none', 'client_secret_post', 'client_secret_basic'] as const;
@@ -101,8 +102,14 @@ export async function registerClient(s: Services, body: unknown): Promise<Record
   };
 }
 
+/**
+ * Finds a client by id: a dynamically registered one, or (for an https client_id)
+ * the client its metadata document describes. A broken document throws
+ * ClientMetadataError, which callers turn into their own errors.
+ */
 export async function findClient(s: Services, clientId: string): Promise<Client | null> {
-  if (!clientId || clientId.length > 200) return null;
+  if (!clientId || clientId.length > 2000) return null;
+  if (isMetadataDocumentUrl(clientId)) return clientFromMetadataDocument(s, clientId);
   const row = await s.store.db
     .selectFrom('oauth_clients')
     .selectAll()
@@ -130,7 +137,10 @@ export interface PresentedCredentials {
  */
 export async function authenticateClient(s: Services, presented: PresentedCredentials): Promise<Client> {
   if (!presented.clientId) throw new InvalidClient('client_id is required');
-  const client = await findClient(s, presented.clientId);
+  const client = await findClient(s, presented.clientId).catch((err: unknown) => {
+    if (err instanceof ClientMetadataError) throw new InvalidClient(err.message);
+    throw err;
+  });
   if (!client) throw new InvalidClient('Unknown client');
   if (client.authMethod === 'none') {
     if (presented.clientSecret) throw new InvalidClient('This client is public and has no secret');

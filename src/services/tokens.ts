@@ -144,11 +144,6 @@ export async function exchangeCode(s: Services, client: Client, input: CodeExcha
     if (input.resource !== undefined && checkResource(s, input.resource) !== code.resource) {
       return { error: new InvalidTarget('resource does not match the authorization request') };
     }
-    const clientRow = await tx
-      .selectFrom('oauth_clients')
-      .select('client_name')
-      .where('client_id', '=', client.clientId)
-      .executeTakeFirst();
     const connectionId = newId(s.random);
     const scopes = code.scopes.split(' ');
     // The connection row needs its key id and the key row its connection; both
@@ -159,7 +154,7 @@ export async function exchangeCode(s: Services, client: Client, input: CodeExcha
         id: connectionId,
         user_id: code.user_id,
         client_id: client.clientId,
-        client_name: clientRow?.client_name ?? 'MCP Client',
+        client_name: client.clientName ?? 'MCP Client',
         status: 'active',
         scopes: code.scopes,
         resource: code.resource,

@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer as createHttpServer, request, type Server } from 'node:http';
-import { createServer as createTcpServer, connect, type Socket, type Server as TcpServer } from 'node:net';
+import { connect, createServer as createTcpServer, type Socket, type Server as TcpServer } from 'node:net';
 import { freePort } from './server.js';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
@@ -14,11 +14,17 @@ export interface Instance {
   kill(signal?: NodeJS.Signals): Promise<void>;
 }
 
-export async function startInstance(env: Record<string, string>): Promise<Instance> {
-  const port = await freePort();
+export async function startInstance(env: Record<string, string>, fixedPort?: number): Promise<Instance> {
+  const port = fixedPort ?? (await freePort());
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve'], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', ...env, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: env.LOG_LEVEL ?? 'warn' },
+    env: {
+      PATH: process.env.PATH ?? '',
+      ...env,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      LOG_LEVEL: env.LOG_LEVEL ?? 'warn',
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

@@ -30,6 +30,7 @@ export function authorizationServerMetadata(s: Services) {
     token_endpoint_auth_methods_supported: ['none', 'client_secret_post', 'client_secret_basic'],
     revocation_endpoint_auth_methods_supported: ['none', 'client_secret_post', 'client_secret_basic'],
     authorization_response_iss_parameter_supported: true, // RFC 9207
+    client_id_metadata_document_supported: true,
   };
 }
 
