@@ -7,7 +7,7 @@ import { openServices, startServer } from '../server.js';
 import { getConnection, listConnections, regenerateKey, revokeConnection } from '../services/connections.js';
 import type { Services } from '../services/context.js';
 import { createUser, enableTotp, listUsers, setRole } from '../services/users.js';
-import { migrate } from '../store/db.js';
+import { migrate, openStore } from '../store/db.js';
 
 const USAGE = `Usage: waxseal <command>
   serve                                   run the server (what npm start runs)
@@ -81,7 +81,11 @@ async function users(args: string[]): Promise<void> {
   if (sub === 'add') {
     const { values } = options(rest, ['email', 'password', 'role']);
     const user = await withServices((s) =>
-      createUser(s, { email: need(values, 'email'), password: need(values, 'password'), role: need(values, 'role') }, 'CLI'),
+      createUser(
+        s,
+        { email: need(values, 'email'), password: need(values, 'password'), role: need(values, 'role') },
+        'CLI',
+      ),
     );
     console.log(`added ${user.email} as ${user.role}`);
   } else if (sub === 'list') {
@@ -149,10 +153,15 @@ async function main(argv: string[]): Promise<void> {
     case 'serve':
       return serve();
     case 'migrate': {
-      const config = loadConfig();
-      const s = await openServices(config, { log: pino({ level: 'silent' }) });
-      const applied = await migrate(s.store);
-      await s.store.close();
+      options(rest, []);
+      // Not openServices: it migrates on open, and this command reports what it applied.
+      const store = openStore(loadConfig().databaseUrl);
+      let applied: string[];
+      try {
+        applied = await migrate(store);
+      } finally {
+        await store.close();
+      }
       console.log(applied.length ? `applied ${applied.join(', ')}` : 'database is up to date');
       return;
     }
@@ -172,7 +181,8 @@ async function main(argv: string[]): Promise<void> {
 
 main(process.argv.slice(2)).catch((err: unknown) => {
   if (err instanceof UsageError) {
-    console.error(`waxseal: ${err.message}\n${USAGE}`);
+    // SPEC §1: one clear line; the usage is one command away.
+    console.error(`waxseal: ${err.message} (run "waxseal help" for usage)`);
     process.exit(2);
   }
   if (err instanceof ConfigError || err instanceof WaxsealError) {

@@ -1,7 +1,7 @@
 import express, { type NextFunction, type Request, type Response, Router } from 'express';
 import { z } from 'zod';
 import { BadInput, Forbidden, NotFound, Unauthenticated } from '../../domain/errors.js';
-import { can, type Permission, PERMISSIONS, permissionsOf } from '../../domain/permissions.js';
+import { can, PERMISSIONS, type Permission, permissionsOf } from '../../domain/permissions.js';
 import { listConnections, regenerateKey, revokeConnection } from '../../services/connections.js';
 import type { Services } from '../../services/context.js';
 import { sessionUser } from '../../services/sessions.js';
@@ -14,7 +14,12 @@ type ApiRequest = Request & { user?: User };
 const listQuery = z.object({
   status: z.enum(['active', 'revoked']).optional(),
   q: z.string().max(200, 'must be at most 200 characters').optional(),
-  limit: z.coerce.number().int('must be a whole number').min(1, 'must be 1-100').max(100, 'must be 1-100').default(25),
+  limit: z.coerce
+    .number()
+    .int('must be a whole number')
+    .min(1, 'must be 1-100')
+    .max(100, 'must be 1-100')
+    .default(25),
   cursor: z.string().max(200).optional(),
 });
 
@@ -22,17 +27,26 @@ function encodeCursor(c: { connectedAt: number; id: string }): string {
   return Buffer.from(JSON.stringify([c.connectedAt, c.id])).toString('base64url');
 }
 
+const ID = /^[A-Za-z0-9_-]{1,64}$/;
+
 function decodeCursor(value: string): { connectedAt: number; id: string } {
   try {
     const [connectedAt, id] = JSON.parse(Buffer.from(value, 'base64url').toString('utf8')) as unknown[];
-    if (typeof connectedAt === 'number' && typeof id === 'string') return { connectedAt, id };
+    // Only what encodeCursor makes: a whole, non-negative millisecond time (the
+    // column is BIGINT; 1.5 or 1e30 would fail in PostgreSQL) and an id.
+    if (
+      Number.isSafeInteger(connectedAt) &&
+      (connectedAt as number) >= 0 &&
+      typeof id === 'string' &&
+      ID.test(id)
+    ) {
+      return { connectedAt: connectedAt as number, id };
+    }
   } catch {
     // fall through to the error below
   }
   throw new BadInput('cursor: is not a cursor this API returned');
 }
-
-const ID = /^[A-Za-z0-9_-]{1,64}$/;
 
 /** SPEC §7 admin API, authenticated by the dashboard session cookie. */
 export function apiRouter(s: Services): Router {
@@ -78,7 +92,11 @@ export function apiRouter(s: Services): Router {
         limit,
         cursor: cursor ? decodeCursor(cursor) : undefined,
       });
-      res.json({ total: page.total, items: page.items, nextCursor: page.nextCursor ? encodeCursor(page.nextCursor) : null });
+      res.json({
+        total: page.total,
+        items: page.items,
+        nextCursor: page.nextCursor ? encodeCursor(page.nextCursor) : null,
+      });
     },
   );
 
