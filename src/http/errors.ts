@@ -2,10 +2,16 @@ import type { NextFunction, Request, Response } from 'express';
 import type { Logger } from 'pino';
 import { InvalidClient, Unavailable, WaxsealError } from '../domain/errors.js';
 import { isUnavailable } from '../store/db.js';
+import { RateLimited } from './limits.js';
 
 /** Body-parser failures carry a status and a type; turn them into typed errors. */
 function fromBodyParser(err: unknown): WaxsealError | null {
-  const e = err as { type?: string; status?: number };
+  const e = err as { type?: string; status?: number; expose?: boolean };
+  // A body that fails to decompress (Content-Encoding gzip/deflate/br) comes as
+  // the zlib error wrapped by http-errors: a 4xx to expose, with no type.
+  if (!e?.type && e?.expose === true && typeof e.status === 'number' && e.status >= 400 && e.status < 500) {
+    return new WaxsealError(400, 'invalid_request', 'The request body could not be decoded');
+  }
   if (!e?.type || typeof e.status !== 'number') return null;
   if (e.type === 'entity.too.large')
     return new WaxsealError(413, 'invalid_request', 'The request body is too large');
@@ -45,6 +51,7 @@ export function errorRenderer(log: Logger) {
       res.set('WWW-Authenticate', 'Basic realm="waxseal"'); // RFC 6749 §5.2
     }
     if (known.status === 503) res.set('Retry-After', '2');
+    if (known instanceof RateLimited) res.set('Retry-After', String(known.retryAfterSeconds));
     res
       .status(known.status)
       .set('Cache-Control', 'no-store')

@@ -7,6 +7,14 @@ import type { Services } from './context.js';
  * Returns how many hits the key has had in the current window, this one included.
  */
 export async function hit(s: Services, key: string, windowMs: number): Promise<number> {
+  return (await count(s, key, windowMs)).count;
+}
+
+async function count(
+  s: Services,
+  key: string,
+  windowMs: number,
+): Promise<{ count: number; windowStart: number }> {
   const at = s.clock.now();
   const row = await s.store.db
     .insertInto('rate_limits')
@@ -17,9 +25,23 @@ export async function hit(s: Services, key: string, windowMs: number): Promise<n
         window_start: sql`case when rate_limits.window_start <= ${at - windowMs} then ${at} else rate_limits.window_start end`,
       }),
     )
-    .returning('count')
+    .returning(['count', 'window_start'])
     .executeTakeFirstOrThrow();
-  return Number(row.count);
+  return { count: Number(row.count), windowStart: Number(row.window_start) };
+}
+
+export interface Allowance {
+  allowed: boolean;
+  /** Whole seconds until the window ends (for Retry-After); 0 when allowed. */
+  retryAfterSeconds: number;
+}
+
+/** Counts one request against `limit` per window; the request over the limit is refused. */
+export async function consume(s: Services, key: string, limit: number, windowMs: number): Promise<Allowance> {
+  const { count: n, windowStart } = await count(s, key, windowMs);
+  if (n <= limit) return { allowed: true, retryAfterSeconds: 0 };
+  const left = windowStart + windowMs - s.clock.now();
+  return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil(left / 1000)) };
 }
 
 /** How many hits the key has had in the current window, without adding one. */

@@ -1,11 +1,11 @@
 import * as OTPAuth from 'otpauth';
 import { recordInvalidation } from '../cache/invalidation.js';
-import { MINUTE } from '../domain/clock.js';
 import { BadInput, Conflict, NotFound, TooManyRequests } from '../domain/errors.js';
 import { isRole, ROLES, type Role } from '../domain/permissions.js';
 import { DUMMY_PASSWORD_HASH, hashPassword, seal, unseal, verifyPassword } from '../domain/secrets.js';
 import { audit } from './audit.js';
 import { newId, type Services } from './context.js';
+import { signinKey } from './lockouts.js';
 import { hit, hits, reset } from './rate-limit.js';
 
 export interface User {
@@ -146,15 +146,12 @@ export function verifyTotp(s: Services, sealed: string, code: string): boolean {
   return totp.validate({ token: code, timestamp: s.clock.now(), window: 1 }) !== null;
 }
 
-// SPEC §2: brute force is slowed per account and per IP.
-const WINDOW = 15 * MINUTE;
-export const SIGNIN_LIMITS = { perAccount: 5, perIp: 30 } as const;
-
 export type SigninResult = { user: User; totpSealed: string | null } | null;
 
 /**
  * Checks an email and password. Wrong credentials give null whichever part was
- * wrong, in the same time; too many failures give TooManyRequests.
+ * wrong, in the same time; a locked account or IP (SPEC §2: brute force is
+ * slowed per account and per IP; limits in config.limits) gives TooManyRequests.
  */
 export async function authenticate(
   s: Services,
@@ -163,33 +160,44 @@ export async function authenticate(
   ip: string,
 ): Promise<SigninResult> {
   const email = emailInput.trim().toLowerCase().slice(0, 254);
-  const accountKey = `signin:account:${email}`;
-  const ipKey = `signin:ip:${ip}`;
+  const { signinAccountFailures, signinIpFailures, signinLockoutMs } = s.config.limits;
   if (
-    (await hits(s, accountKey, WINDOW)) >= SIGNIN_LIMITS.perAccount ||
-    (await hits(s, ipKey, WINDOW)) >= SIGNIN_LIMITS.perIp
+    (await hits(s, signinKey.account(email), signinLockoutMs)) >= signinAccountFailures ||
+    (await hits(s, signinKey.ip(ip), signinLockoutMs)) >= signinIpFailures
   ) {
     throw new TooManyRequests('Too many sign-in attempts. Wait a few minutes and try again.');
   }
   const row = await s.store.db.selectFrom('users').selectAll().where('email', '=', email).executeTakeFirst();
   const ok = await verifyPassword(password.slice(0, 1024), row?.password_hash ?? DUMMY_PASSWORD_HASH);
   if (!row || !ok) {
-    await hit(s, accountKey, WINDOW);
-    await hit(s, ipKey, WINDOW);
-    await audit(s.store.db, s.clock.now(), email || '(blank)', 'user.signin_failed', null, { ip });
+    await countFailure(s, email, ip, {});
     return null;
   }
   return { user: toUser(row), totpSealed: row.totp_sealed };
 }
 
+/** One failed sign-in: counted per account and per IP, audited, and the lock-out itself audited. */
+async function countFailure(s: Services, email: string, ip: string, detail: Record<string, unknown>) {
+  const { signinAccountFailures, signinIpFailures, signinLockoutMs } = s.config.limits;
+  const perAccount = await hit(s, signinKey.account(email), signinLockoutMs);
+  const perIp = await hit(s, signinKey.ip(ip), signinLockoutMs);
+  const at = s.clock.now();
+  const actor = email || '(blank)';
+  await audit(s.store.db, at, actor, 'user.signin_failed', null, { ip, ...detail });
+  if (perAccount === signinAccountFailures) {
+    await audit(s.store.db, at, actor, 'user.locked_out', null, { ip, failures: perAccount });
+  }
+  if (perIp === signinIpFailures) {
+    await audit(s.store.db, at, actor, 'user.locked_out', null, { ip, failures: perIp, by: 'ip' });
+  }
+}
+
 export async function recordSignin(s: Services, user: User, ip: string): Promise<void> {
-  await reset(s, `signin:account:${user.email}`);
+  await reset(s, signinKey.account(user.email));
   await audit(s.store.db, s.clock.now(), user.email, 'user.signed_in', null, { ip });
 }
 
 /** Counts a failed second factor against the account, like a wrong password. */
 export async function recordTotpFailure(s: Services, user: User, ip: string): Promise<void> {
-  await hit(s, `signin:account:${user.email}`, WINDOW);
-  await hit(s, `signin:ip:${ip}`, WINDOW);
-  await audit(s.store.db, s.clock.now(), user.email, 'user.signin_failed', null, { ip, step: 'totp' });
+  await countFailure(s, user.email, ip, { step: 'totp' });
 }

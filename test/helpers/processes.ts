@@ -35,7 +35,8 @@ export async function startInstance(env: Record<string, string>, fixedPort?: num
     out += d;
   });
   const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 20_000;
+  // Generous: a loaded machine (CI beside other jobs) can take well over 20 s to start tsx.
+  const deadline = Date.now() + 60_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`instance exited with ${child.exitCode}: ${out}`);
     try {
@@ -43,7 +44,11 @@ export async function startInstance(env: Record<string, string>, fixedPort?: num
     } catch {
       // not listening yet
     }
-    if (Date.now() > deadline) throw new Error(`instance did not start: ${out}`);
+    if (Date.now() > deadline) {
+      // Not left running: an orphaned server would keep the test process alive.
+      child.kill('SIGKILL');
+      throw new Error(`instance did not start: ${out}`);
+    }
     await new Promise((r) => setTimeout(r, 100));
   }
   return {
