@@ -23,6 +23,12 @@ export interface Config {
   trustProxyHops: number;
   /** Abuse limits (docs/security.md), all counted in the shared database. */
   limits: Limits;
+  /** Issue #7: one upstream MCP server served through /mcp (the one-entry form of WAXSEAL_CONFIG). */
+  upstreamMcpUrl?: string;
+  /** Issue #7: path of the upstreams file (JSON or YAML), read by src/upstreams/config.ts. */
+  upstreamsFile?: string;
+  /** Issue #7: what an upstream presents to POST /introspect (RFC 7662). */
+  introspectionSecret?: string;
 }
 
 export interface Limits {
@@ -66,6 +72,18 @@ const httpUrl = z.string().superRefine((value, ctx) => {
   if (problem) ctx.addIssue({ code: 'custom', message: problem });
 });
 
+const upstreamUrl = z.string().superRefine((value, ctx) => {
+  const u = URL.canParse(value) ? new URL(value) : null;
+  if (!u || (u.protocol !== 'http:' && u.protocol !== 'https:')) {
+    ctx.addIssue({
+      code: 'custom',
+      message: 'must be an http:// or https:// URL such as https://internal/mcp',
+    });
+  } else if (u.username || u.password || u.hash) {
+    ctx.addIssue({ code: 'custom', message: 'must not contain credentials or a fragment' });
+  }
+});
+
 const databaseUrl = z
   .string()
   .refine(
@@ -105,7 +123,13 @@ const schema = z.object({
     .min(4096, 'must be 4096-65536')
     .max(65536, 'must be 4096-65536')
     .default(16384),
+  UPSTREAM_MCP_URL: upstreamUrl.optional(),
+  WAXSEAL_CONFIG: z.string().min(1).optional(),
+  INTROSPECTION_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
 });
+
+/** Values never echoed in an error message. */
+const SECRET_VARIABLES = new Set(['INTROSPECTION_SECRET', 'WAXSEAL_SECRET', 'WAXSEAL_ADMIN_PASSWORD']);
 
 /** Parses the environment once; a bad value throws a ConfigError naming the variable. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
@@ -114,11 +138,17 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const name = String(issue?.path[0] ?? 'environment');
-    throw new ConfigError(`${name}: ${issue?.message ?? 'invalid'} (got ${JSON.stringify(env[name] ?? '')})`);
+    const got = SECRET_VARIABLES.has(name) ? 'value hidden' : `got ${JSON.stringify(env[name] ?? '')}`;
+    throw new ConfigError(`${name}: ${issue?.message ?? 'invalid'} (${got})`);
   }
   const e = parsed.data;
   if (Boolean(e.WAXSEAL_ADMIN_EMAIL) !== Boolean(e.WAXSEAL_ADMIN_PASSWORD)) {
     throw new ConfigError('WAXSEAL_ADMIN_EMAIL and WAXSEAL_ADMIN_PASSWORD must be set together');
+  }
+  if (e.UPSTREAM_MCP_URL && e.WAXSEAL_CONFIG) {
+    throw new ConfigError(
+      'UPSTREAM_MCP_URL and WAXSEAL_CONFIG: set one of them (list the URL in the file instead)',
+    );
   }
   const publicUrl = (e.PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, '');
   return {
@@ -147,5 +177,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       unusedClientTtlMs: e.UNUSED_CLIENT_TTL_DAYS * 86_400_000,
       maxHeaderBytes: e.MAX_HEADER_BYTES,
     },
+    upstreamMcpUrl: e.UPSTREAM_MCP_URL,
+    upstreamsFile: e.WAXSEAL_CONFIG,
+    introspectionSecret: e.INTROSPECTION_SECRET,
   };
 }

@@ -1,4 +1,5 @@
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
+import type { Express } from 'express';
 import pino, { type Logger } from 'pino';
 import { TokenCache } from './cache/token-cache.js';
 import { type Watcher, watchPostgres, watchSqlite } from './cache/watchers.js';
@@ -10,8 +11,11 @@ import type { RegisterTools } from './http/mcp/endpoint.js';
 import { loadSecret } from './secret.js';
 import type { Services } from './services/context.js';
 import { ensureAdminFromConfig, issueSetupToken } from './services/setup.js';
+import { sweepRateLimits, sweepUnusedClients } from './services/sweep.js';
 import { sweepExpired } from './services/tokens.js';
 import { migrate, openStore } from './store/db.js';
+import { loadUpstreams, type UpstreamDefinition } from './upstreams/config.js';
+import { openMcpRuntime } from './upstreams/runtime.js';
 
 export interface OpenOptions {
   clock?: Clock;
@@ -45,13 +49,16 @@ export async function openServices(config: Config, options: OpenOptions = {}): P
 export interface RunningServer {
   url: string;
   services: Services;
+  app: Express;
   close(): Promise<void>;
 }
 
 export async function startServer(
   config: Config,
-  options: OpenOptions & { tools?: RegisterTools[] } = {},
+  options: OpenOptions & { tools?: RegisterTools[]; upstreams?: readonly UpstreamDefinition[] } = {},
 ): Promise<RunningServer> {
+  // Issue #7: a bad upstreams file stops start-up before anything is opened.
+  const upstreams = options.upstreams ?? loadUpstreams(config);
   const s = await openServices(config, options);
   const watcher: Watcher =
     s.store.dialect === 'sqlite' ? watchSqlite(s.store, s.cache) : watchPostgres(s.store, s.cache, s.log);
@@ -62,9 +69,12 @@ export async function startServer(
     // The one-time setup URL is meant to be read in the log (SPEC §1 first run).
     s.log.info(`No users yet. Create the first owner at ${config.publicUrl}/setup?token=${setupToken}`);
   }
-  const app = createApp(s, { tools: options.tools });
+  const mcp = openMcpRuntime(s, upstreams, { libraryTools: (options.tools?.length ?? 0) > 0 });
+  const app = createApp(s, { tools: options.tools, mcp });
   const server: Server = await new Promise((resolve, reject) => {
-    const srv = app.listen(config.port, config.host, () => resolve(srv));
+    // Headers beyond MAX_HEADER_BYTES get 431 from Node before any handler runs.
+    const srv = createServer({ maxHeaderSize: config.limits.maxHeaderBytes }, app);
+    srv.listen(config.port, config.host, () => resolve(srv));
     srv.once('error', reject);
   });
   server.keepAliveTimeout = 5000;
@@ -72,7 +82,13 @@ export async function startServer(
   server.requestTimeout = 30_000;
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
-  const sweeper = setInterval(() => void sweepExpired(s).catch(() => undefined), 10 * MINUTE);
+  const sweep = async () => {
+    await sweepExpired(s);
+    const clients = await sweepUnusedClients(s);
+    if (clients > 0) s.log.info({ clients }, 'deleted dynamic registrations that were never used');
+    await sweepRateLimits(s);
+  };
+  const sweeper = setInterval(() => void sweep().catch(() => undefined), 10 * MINUTE);
   sweeper.unref();
   s.log.info(
     { url: `http://${config.host}:${port}`, publicUrl: config.publicUrl, database: s.store.dialect },
@@ -82,6 +98,7 @@ export async function startServer(
   return {
     url: `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`,
     services: s,
+    app,
     close: () => {
       closing ??= (async () => {
         clearInterval(sweeper);
@@ -89,6 +106,7 @@ export async function startServer(
           server.close(() => resolve());
           server.closeIdleConnections();
         });
+        await mcp.close();
         await watcher.stop();
         await s.store.close();
       })();

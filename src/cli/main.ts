@@ -6,6 +6,7 @@ import { WaxsealError } from '../domain/errors.js';
 import { openServices, startServer } from '../server.js';
 import { getConnection, listConnections, regenerateKey, revokeConnection } from '../services/connections.js';
 import type { Services } from '../services/context.js';
+import { unlock } from '../services/lockouts.js';
 import { createUser, enableTotp, listUsers, setRole } from '../services/users.js';
 import { migrate, openStore } from '../store/db.js';
 
@@ -16,6 +17,7 @@ const USAGE = `Usage: waxseal <command>
   users list
   users set-role --email E --role R
   users enable-totp --email E             print an otpauth:// URI to scan
+  users unlock --email E                  lift a sign-in lock-out
   connections list [--status active|revoked] [--json]
   connections revoke ID
   connections regenerate-key ID`;
@@ -96,6 +98,13 @@ async function users(args: string[]): Promise<void> {
     const { values } = options(rest, ['email', 'role']);
     const user = await withServices((s) => setRole(s, need(values, 'email'), need(values, 'role'), 'CLI'));
     console.log(`${user.email} is now ${user.role}`);
+  } else if (sub === 'unlock') {
+    const { values } = options(rest, ['email']);
+    const email = need(values, 'email');
+    const lifted = await withServices((s) => unlock(s, { email }, 'CLI'));
+    console.log(
+      lifted ? `lifted the lock-out of ${email.toLowerCase()}` : `${email.toLowerCase()} was not locked out`,
+    );
   } else if (sub === 'enable-totp') {
     const { values } = options(rest, ['email']);
     console.log(await withServices((s) => enableTotp(s, need(values, 'email'))));

@@ -1,13 +1,18 @@
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import type { Services } from '../services/context.js';
+import type { McpRuntime } from '../upstreams/runtime.js';
+import { auditRouter } from './api/audit.js';
 import { configRouter } from './api/config.js';
+import { lockoutsRouter } from './api/lockouts.js';
 import { membersRouter } from './api/members.js';
 import { openApiRouter } from './api/openapi.js';
 import { apiRouter } from './api/router.js';
 import { errorRenderer } from './errors.js';
 import { createMetrics, healthRouter } from './health.js';
+import { abuseLimits } from './limits.js';
 import { mcpRouter, type RegisterTools } from './mcp/endpoint.js';
 import { authorizeRouter } from './oauth/authorize.js';
+import { introspectRouter } from './oauth/introspect.js';
 import { metadataRouter } from './oauth/metadata.js';
 import { registerRouter } from './oauth/register.js';
 import { revokeRouter } from './oauth/revoke.js';
@@ -33,7 +38,7 @@ function securityHeaders(s: Services) {
   };
 }
 
-export function createApp(s: Services, options: { tools?: RegisterTools[] } = {}): Express {
+export function createApp(s: Services, options: { tools?: RegisterTools[]; mcp?: McpRuntime } = {}): Express {
   const app = express();
   app.disable('x-powered-by');
   // Behind a load balancer, X-Forwarded-For gives the client IP the sign-in limits count.
@@ -48,18 +53,22 @@ export function createApp(s: Services, options: { tools?: RegisterTools[] } = {}
   app.get('/assets/waxseal.css', (_req, res) => {
     res.type('css').set('Cache-Control', 'public, max-age=3600').send(STYLESHEET);
   });
-  app.use(healthRouter(s, metrics.registry));
+  app.use(healthRouter(s, metrics.registry, options.mcp?.report));
   app.use(metadataRouter(s));
+  app.use(abuseLimits(s));
   app.use(registerRouter(s));
   app.use(authorizeRouter(s));
   app.use(tokenRouter(s));
   app.use(revokeRouter(s));
+  app.use(introspectRouter(s));
   app.use(signinRouter(s));
   app.use(setupRouter(s));
-  app.use(mcpRouter(s, options.tools));
+  app.use(mcpRouter(s, options.tools, options.mcp));
   // Before apiRouter, whose catch-all answers 404 for any other /api path.
   app.use(configRouter(s));
   app.use(membersRouter(s));
+  app.use(lockoutsRouter(s));
+  app.use(auditRouter(s));
   app.use(openApiRouter(s));
   app.use(apiRouter(s));
   app.use(webRouter(s));

@@ -2,23 +2,42 @@ import { Router } from 'express';
 import { sql } from 'kysely';
 import client from 'prom-client';
 import type { Services } from '../services/context.js';
+import type { UpstreamReport } from '../upstreams/health.js';
 
-/** SPEC §8: /healthz (process up), /readyz (database reachable), /metrics (Prometheus). */
-export function healthRouter(s: Services, registry: client.Registry): Router {
+/** Each upstream's state (issue #7), or null when there are none. */
+export type UpstreamsReport = () => Promise<Record<string, UpstreamReport>> | null;
+
+/**
+ * SPEC §8: /healthz (process up), /readyz (database reachable), /metrics (Prometheus).
+ * With upstreams, /readyz also reports each one; an upstream down makes it
+ * `degraded`, still 200: Waxseal itself is serving (issue #7).
+ */
+export function healthRouter(s: Services, registry: client.Registry, upstreams?: UpstreamsReport): Router {
   const router = Router();
   router.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
   router.get('/readyz', async (_req, res) => {
     const started = Date.now();
+    const report = upstreams?.() ?? null;
     try {
       await Promise.race([
         sql`select 1`.execute(s.store.db),
         new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), 2000).unref()),
       ]);
-      res.json({ status: 'ready', database: { status: 'up', latencyMs: Date.now() - started } });
+      const database = { status: 'up', latencyMs: Date.now() - started };
+      if (!report) return void res.json({ status: 'ready', database });
+      const byName = await report;
+      const degraded = Object.values(byName).some((u) => u.status === 'down');
+      res.json({ status: degraded ? 'degraded' : 'ready', database, upstreams: byName });
     } catch {
-      res.status(503).json({ status: 'unavailable', database: { status: 'down' } });
+      res
+        .status(503)
+        .json({
+          status: 'unavailable',
+          database: { status: 'down' },
+          ...(report ? { upstreams: await report } : {}),
+        });
     }
   });
   router.get('/metrics', async (_req, res) => {

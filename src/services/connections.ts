@@ -3,6 +3,7 @@ import { Conflict, NotFound } from '../domain/errors.js';
 import type { Db } from '../store/db.js';
 import { insertApiKey } from './api-keys.js';
 import { audit } from './audit.js';
+import { countAll, countMatching, readAlongTime, resolveSearch, searchCondition } from './connection-list.js';
 import type { Services } from './context.js';
 
 /** A connection as the API, CLI and dashboard show it (SPEC §4, §7). */
@@ -72,7 +73,10 @@ export interface ListQuery {
   cursor?: { connectedAt: number; id: string };
 }
 
-/** Newest first, keyset-paginated on (connected_at, id). */
+/**
+ * Newest first, keyset-paginated on (connected_at, id). `total` counts every
+ * connection matching the filter without reading them all (connection-list.ts).
+ */
 export async function listConnections(
   s: Services,
   query: ListQuery,
@@ -82,21 +86,18 @@ export async function listConnections(
   nextCursor: { connectedAt: number; id: string } | null;
 }> {
   const db = s.store.db;
-  const filter = <Q extends ReturnType<typeof baseQuery>>(qb: Q): Q => {
-    let out = qb;
-    if (query.status) out = out.where('c.status', '=', query.status) as Q;
-    if (query.q) {
-      const like = `%${query.q.toLowerCase().replace(/[\\%_]/g, (m) => `\\${m}`)}%`;
-      out = out.where((eb) =>
-        eb.or([
-          eb(eb.fn('lower', ['c.client_name']), 'like', like),
-          eb(eb.fn('lower', ['u.email']), 'like', like),
-        ]),
-      ) as Q;
-    }
-    return out;
-  };
-  let page = filter(baseQuery(db));
+  let total: number;
+  let page = baseQuery(db);
+  if (query.status) page = page.where('c.status', '=', query.status);
+  if (query.q) {
+    const search = await resolveSearch(db, s.store.dialect, query.q);
+    total = await countMatching(db, search, query.status);
+    if (total === 0) return { total, items: [], nextCursor: null };
+    const alongTime = readAlongTime(query.limit, await countAll(db, query.status), total);
+    page = page.where(searchCondition(search, !alongTime));
+  } else {
+    total = await countAll(db, query.status);
+  }
   if (query.cursor) {
     const { connectedAt, id } = query.cursor;
     page = page.where((eb) =>
@@ -111,14 +112,10 @@ export async function listConnections(
     .orderBy('c.id', 'desc')
     .limit(query.limit + 1)
     .execute();
-  const counted = await filter(baseQuery(db))
-    .clearSelect()
-    .select((eb) => eb.fn.countAll<number>().as('n'))
-    .executeTakeFirstOrThrow();
   const items = rows.slice(0, query.limit);
   const last = rows.length > query.limit ? items[items.length - 1] : undefined;
   return {
-    total: Number(counted.n),
+    total,
     items: items.map(toView),
     nextCursor: last ? { connectedAt: last.connected_at, id: last.id } : null,
   };

@@ -1,18 +1,14 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
-import {
-  Kysely,
-  type Migration,
-  type MigrationProvider,
-  Migrator,
-  PostgresDialect,
-  SqliteDialect,
-  sql,
-} from 'kysely';
+import { Kysely, type Migration, type MigrationProvider, Migrator, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { Unavailable } from '../domain/errors.js';
+import { groupCommitDialect } from './group-commit.js';
 import { initial } from './migrations/0001_initial.js';
+import { hardening } from './migrations/0002_hardening.js';
+import { upstreams } from './migrations/0003_upstreams.js';
+import { connectionList } from './migrations/0004_connection_list.js';
 import type { Database } from './schema.js';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -47,26 +43,17 @@ function openSqlite(path: string): Store {
   raw.pragma('foreign_keys = ON');
   raw.pragma('busy_timeout = 5000');
   const counter = queryCounter();
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: raw }), log: counter.log });
+  // Writes are committed in groups, one fsync for all the writes of an event-loop
+  // turn (store/group-commit.ts). Each group starts with BEGIN IMMEDIATE, which
+  // takes the write lock up front, so a transaction that reads then writes cannot
+  // fail half-way because another process (the CLI) wrote.
+  const db = new Kysely<Database>({ dialect: groupCommitDialect(raw), log: counter.log });
   return {
     queries: counter.count,
     db,
     dialect: 'sqlite',
     sqlite: raw,
-    // BEGIN IMMEDIATE takes the write lock up front, so a transaction that reads
-    // then writes cannot fail half-way because another process (the CLI) wrote.
-    transact: (fn) =>
-      db.connection().execute(async (conn) => {
-        await sql`begin immediate`.execute(conn);
-        try {
-          const result = await fn(conn);
-          await sql`commit`.execute(conn);
-          return result;
-        } catch (err) {
-          await sql`rollback`.execute(conn).catch(() => undefined);
-          throw err;
-        }
-      }),
+    transact: (fn) => db.transaction().execute(fn),
     close: () => db.destroy(),
   };
 }
@@ -135,7 +122,12 @@ export function isUnavailable(err: unknown): boolean {
 class Migrations implements MigrationProvider {
   constructor(private readonly dialect: Dialect) {}
   async getMigrations(): Promise<Record<string, Migration>> {
-    return { '0001_initial': initial(this.dialect) };
+    return {
+      '0001_initial': initial(this.dialect),
+      '0002_hardening': hardening(this.dialect),
+      '0003_upstreams': upstreams(this.dialect),
+      '0004_connection_list': connectionList(this.dialect),
+    };
   }
 }
 

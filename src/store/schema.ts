@@ -127,4 +127,32 @@ export interface Database {
     window_start: number;
     count: number;
   };
+  /** Issue #7: the connection's MCP client as declared at its last initialize. */
+  mcp_clients: {
+    connection_id: string;
+    capabilities: string;
+    client_info: string;
+    protocol_version: string;
+    updated_at: number;
+  };
+  /** Issue #7: an upstream's Mcp-Session-Id per connection, resumable by any instance. */
+  upstream_sessions: {
+    connection_id: string;
+    upstream: string;
+    session_id: string;
+    protocol_version: string;
+    created_at: number;
+  };
+  /** Issue #7: server-to-client requests waiting for the client's answer. */
+  mcp_relay: {
+    id: string;
+    connection_id: string;
+    reply: string | null;
+    expires_at: number;
+  };
+  /** Connections per status, kept exact by triggers (migration 0004): the list's cheap total. */
+  connection_counts: {
+    status: string;
+    n: number;
+  };
 }

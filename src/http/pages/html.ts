@@ -39,7 +39,7 @@ export function page(title: string, body: Raw): string {
 <title>${esc(title)} · Waxseal</title>
 <link rel="stylesheet" href="/assets/waxseal.css">
 </head>
-<body>
+<body class="card-page">
 <main class="card">
 <div class="brand"><span class="seal" aria-hidden="true"></span>Waxseal</div>
 ${body.html}

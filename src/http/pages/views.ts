@@ -86,6 +86,7 @@ export function homePage(opts: { email: string; role: string; mcpUrl: string }):
     html`<h1>Waxseal</h1>
 <p>Signed in as <strong>${opts.email}</strong> (${opts.role}).</p>
 <p>Connect an MCP client to <code>${opts.mcpUrl}</code>.</p>
+<p><a href="/settings/mcp-connections">Open the dashboard</a></p>
 <form method="post" action="/signout"><button type="submit" class="secondary">Sign out</button></form>`,
   );
 }

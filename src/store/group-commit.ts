@@ -1,0 +1,167 @@
+import type SqliteDatabase from 'better-sqlite3';
+import {
+  type CompiledQuery,
+  type DatabaseConnection,
+  type Dialect,
+  type Driver,
+  type QueryResult,
+  SqliteDialect,
+} from 'kysely';
+
+/** One SQLite transaction shared by every write of one event-loop turn. */
+interface Batch {
+  committed: Promise<void>;
+  resolve(): void;
+  reject(err: unknown): void;
+}
+
+const SAVEPOINT = 'waxseal_tx';
+
+/**
+ * Group commit for SQLite (issue #5, B3). With `synchronous = FULL` every
+ * COMMIT waits for an fsync, and SQLite has a single writer, so committing each
+ * transaction on its own caps a process at one write per fsync however many
+ * requests are waiting. Here the writes made during one turn of the event loop
+ * share one transaction (BEGIN IMMEDIATE … COMMIT) and so one fsync: each
+ * Kysely transaction is a SAVEPOINT inside it, each statement outside a
+ * transaction runs in it, and nobody is told that a write is done until the
+ * COMMIT that makes it durable has returned — the caller of a write awaits the
+ * group's COMMIT when it releases the connection. A failed COMMIT fails every
+ * write of the group. Reads never wait; a read may see a write of the current
+ * group before that group commits (this process only; other processes see
+ * committed data as before).
+ */
+export class GroupCommitDriver implements Driver {
+  private batch: Batch | null = null;
+  /** The batch the current connection holder wrote in, which it must see committed. */
+  private holderBatch: Batch | null = null;
+  private held = false;
+  private readonly waiting: (() => void)[] = [];
+  private readonly connection: DatabaseConnection;
+
+  constructor(private readonly raw: SqliteDatabase.Database) {
+    this.connection = {
+      executeQuery: <R>(query: CompiledQuery) => this.execute(query) as Promise<QueryResult<R>>,
+      streamQuery: () => unsupported(),
+    };
+  }
+
+  async init(): Promise<void> {}
+
+  async acquireConnection(): Promise<DatabaseConnection> {
+    await this.lock();
+    this.holderBatch = null;
+    return this.connection;
+  }
+
+  async releaseConnection(): Promise<void> {
+    const wrote = this.holderBatch;
+    this.holderBatch = null;
+    this.unlock();
+    if (wrote) await wrote.committed;
+  }
+
+  async beginTransaction(): Promise<void> {
+    this.join();
+    this.raw.exec(`savepoint ${SAVEPOINT}`);
+  }
+
+  async commitTransaction(): Promise<void> {
+    this.raw.exec(`release ${SAVEPOINT}`);
+  }
+
+  async rollbackTransaction(): Promise<void> {
+    // An error that made SQLite roll back the whole transaction leaves no savepoint;
+    // commit() then fails that group.
+    if (this.raw.inTransaction) this.raw.exec(`rollback to ${SAVEPOINT}; release ${SAVEPOINT}`);
+  }
+
+  async destroy(): Promise<void> {
+    await this.batch?.committed.catch(() => undefined);
+    this.raw.close();
+  }
+
+  private async execute(query: CompiledQuery): Promise<QueryResult<unknown>> {
+    const stmt = this.raw.prepare(query.sql);
+    if (!stmt.readonly) this.join();
+    const params = query.parameters as unknown[];
+    if (stmt.reader) return { rows: stmt.all(params) };
+    const { changes, lastInsertRowid } = stmt.run(params);
+    return { numAffectedRows: BigInt(changes), insertId: BigInt(lastInsertRowid), rows: [] };
+  }
+
+  /** The connection holder is about to write: into the open group, or a new one. */
+  private join(): void {
+    if (this.batch && !this.raw.inTransaction) {
+      // SQLite rolled the group back (e.g. disk full); commit() fails it. Later writes start afresh.
+      this.batch = null;
+    }
+    if (!this.batch) {
+      this.raw.exec('begin immediate');
+      let resolve = () => {};
+      let reject: (err: unknown) => void = () => {};
+      const committed = new Promise<void>((res, rej) => {
+        resolve = res;
+        reject = rej;
+      });
+      // Awaited by each writer; this only keeps an unwaited failure from crashing the process.
+      committed.catch(() => undefined);
+      const batch = { committed, resolve, reject };
+      this.batch = batch;
+      setImmediate(() => void this.commit(batch));
+    }
+    this.holderBatch = this.batch;
+  }
+
+  /** Commits `batch` once whoever holds the connection now has released it. */
+  private async commit(batch: Batch): Promise<void> {
+    await this.lock();
+    try {
+      if (this.batch !== batch || !this.raw.inTransaction) {
+        if (this.batch === batch) this.batch = null;
+        batch.reject(new Error('SQLite rolled back the transaction group; its writes were not committed'));
+        return;
+      }
+      this.batch = null;
+      try {
+        this.raw.exec('commit');
+        batch.resolve();
+      } catch (err) {
+        if (this.raw.inTransaction) this.raw.exec('rollback');
+        batch.reject(err);
+      }
+    } finally {
+      this.unlock();
+    }
+  }
+
+  /** A FIFO mutex over the one connection: a commit queued behind holders waits for them. */
+  private lock(): Promise<void> {
+    if (!this.held) {
+      this.held = true;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  private unlock(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.held = false;
+  }
+}
+
+function unsupported(): never {
+  throw new Error('streaming is not supported on SQLite');
+}
+
+/** Kysely's SQLite dialect with the group-committing driver. */
+export function groupCommitDialect(raw: SqliteDatabase.Database): Dialect {
+  const base = new SqliteDialect({ database: raw });
+  return {
+    createAdapter: () => base.createAdapter(),
+    createDriver: () => new GroupCommitDriver(raw),
+    createIntrospector: (db) => base.createIntrospector(db),
+    createQueryCompiler: () => base.createQueryCompiler(),
+  };
+}

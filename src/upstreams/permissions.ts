@@ -1,0 +1,67 @@
+import { ErrorCode } from '@modelcontextprotocol/sdk/types.js';
+import type { McpCaller } from '../http/mcp/bearer.js';
+import { audit } from '../services/audit.js';
+import type { Services } from '../services/context.js';
+import { mayUseTool, type UpstreamDefinition } from './config.js';
+import { RpcError } from './errors.js';
+
+/** A listing that hides the same tools again is audited at most this often (per instance). */
+const HIDDEN_AUDIT_EVERY_MS = 10 * 60_000;
+const MAX_REMEMBERED = 10_000;
+
+/**
+ * Per-tool role restrictions (issue #7, WAXSEAL_CONFIG `tools`): a tool the
+ * caller's role may not use is left out of tools/list and refused on call;
+ * both show in the audit log, attributed to the user and connection.
+ */
+export class ToolPermissions {
+  private readonly hiddenAudited = new Map<string, number>();
+
+  constructor(private readonly s: Services) {}
+
+  /** The tools of `upstream` this caller may see; hidden ones are audited. */
+  visible<T extends { name: string }>(caller: McpCaller, upstream: UpstreamDefinition, items: T[]): T[] {
+    const shown = items.filter((t) => mayUseTool(upstream, caller.user.role, t.name));
+    const hidden = items.filter((t) => !shown.includes(t)).map((t) => t.name);
+    if (hidden.length > 0) this.auditHidden(caller, upstream, hidden);
+    return shown;
+  }
+
+  /** Refuses a call to a tool the caller's role may not use. */
+  async check(caller: McpCaller, upstream: UpstreamDefinition, tool: string, exposed: string): Promise<void> {
+    if (mayUseTool(upstream, caller.user.role, tool)) return;
+    await this.record(caller, 'mcp.tool_denied', { upstream: upstream.name, tool, role: caller.user.role });
+    throw new RpcError(
+      ErrorCode.InvalidParams,
+      `Tool ${exposed} is not available to the ${caller.user.role} role`,
+    );
+  }
+
+  private auditHidden(caller: McpCaller, upstream: UpstreamDefinition, tools: string[]): void {
+    const key = `${caller.connection.id}\u0000${upstream.name}\u0000${caller.user.role}\u0000${tools.join(',')}`;
+    const last = this.hiddenAudited.get(key);
+    if (last !== undefined && Date.now() - last < HIDDEN_AUDIT_EVERY_MS) return;
+    if (this.hiddenAudited.size >= MAX_REMEMBERED) this.hiddenAudited.clear();
+    this.hiddenAudited.set(key, Date.now());
+    void this.record(caller, 'mcp.tool_hidden', { upstream: upstream.name, tools, role: caller.user.role });
+  }
+
+  private async record(
+    caller: McpCaller,
+    action: 'mcp.tool_hidden' | 'mcp.tool_denied',
+    detail: Record<string, unknown>,
+  ): Promise<void> {
+    try {
+      await audit(
+        this.s.store.db,
+        this.s.clock.now(),
+        caller.user.email,
+        action,
+        caller.connection.id,
+        detail,
+      );
+    } catch (err) {
+      this.s.log.error({ err: (err as Error).message, action }, 'could not write the audit log');
+    }
+  }
+}

@@ -1,0 +1,65 @@
+import type { Services } from '../services/context.js';
+import type { UpstreamDefinition } from './config.js';
+import { Gateway } from './gateway.js';
+import { UpstreamHealth, type UpstreamReport } from './health.js';
+import { HttpUpstreams } from './http-upstream.js';
+import { ToolPermissions } from './permissions.js';
+import { Relay } from './relay.js';
+import { SessionStore } from './sessions.js';
+import { StdioUpstreams } from './stdio-upstream.js';
+
+/** What /mcp and /readyz need of gateway and library mode; one per server. */
+export interface McpRuntime {
+  relay: Relay;
+  /** Null without upstreams: /mcp then serves the built-in and library tools directly. */
+  gateway: Gateway | null;
+  /** Tool calls, prompts and reads are answered over SSE, so they can carry progress and requests to the client. */
+  streaming: boolean;
+  /** Each upstream's state for /readyz; null without upstreams. */
+  report(): Promise<Record<string, UpstreamReport>> | null;
+  close(): Promise<void>;
+}
+
+export function openMcpRuntime(
+  s: Services,
+  upstreams: readonly UpstreamDefinition[],
+  options: { libraryTools: boolean },
+): McpRuntime {
+  const relay = new Relay(s);
+  if (upstreams.length === 0) {
+    return {
+      relay,
+      gateway: null,
+      streaming: options.libraryTools,
+      report: () => null,
+      close: async () => relay.close(),
+    };
+  }
+  const idle = new Map(upstreams.map((u) => [u.name, u.kind === 'stdio' ? u.idleTimeoutMs : 0]));
+  const stdio = new StdioUpstreams(s, (name) => idle.get(name) ?? 0);
+  const health = new UpstreamHealth(upstreams, (name) => stdio.count(name));
+  const sessions = new SessionStore(s);
+  const gateway = new Gateway({
+    s,
+    upstreams,
+    sessions,
+    http: new HttpUpstreams(s, sessions),
+    stdio,
+    health,
+    permissions: new ToolPermissions(s),
+  });
+  s.log.info(
+    { upstreams: upstreams.map((u) => ({ name: u.name, transport: u.kind })) },
+    'serving upstream MCP servers through /mcp',
+  );
+  return {
+    relay,
+    gateway,
+    streaming: true,
+    report: () => health.report(),
+    close: async () => {
+      relay.close();
+      await stdio.close();
+    },
+  };
+}

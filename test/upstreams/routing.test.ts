@@ -1,0 +1,138 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { whoami } from '../helpers/flow.js';
+import { startTestServer, type TestServer } from '../helpers/server.js';
+import {
+  type RecordingUpstream,
+  signIn,
+  startRecordingUpstream,
+  text,
+  writeUpstreamsFile,
+} from './helpers.js';
+
+describe('SPEC §9 several upstreams: clashing names, routing and per-role tool restrictions', () => {
+  let alpha: RecordingUpstream;
+  let beta: RecordingUpstream;
+  let server: TestServer;
+  let admin: Client;
+  let member: Client;
+
+  before(async () => {
+    alpha = await startRecordingUpstream({ label: 'alpha' });
+    beta = await startRecordingUpstream({ label: 'beta' });
+    const file = writeUpstreamsFile({
+      upstreams: {
+        alpha: { url: alpha.url, tools: { 'alpha-danger': ['owner', 'admin'] } },
+        beta: {
+          url: beta.url,
+          tools: { '*': ['owner', 'admin'], 'beta-echo': ['owner', 'admin', 'member'] },
+        },
+      },
+    });
+    server = await startTestServer('sqlite', { env: { WAXSEAL_CONFIG: file } });
+    ({ client: admin } = await signIn(server, 'root@example.com', 'admin', 'Admin Client'));
+    ({ client: member } = await signIn(server, 'mo@example.com', 'member', 'Member Client'));
+  });
+  after(async () => {
+    await admin?.close();
+    await member?.close();
+    await server?.stop();
+    await alpha?.close();
+    await beta?.close();
+  });
+
+  test('a clashing tool name is prefixed with its upstream; unique names stay as they are', async () => {
+    const names = (await admin.listTools()).tools.map((t) => t.name).sort();
+    assert.deepEqual(names, [
+      'alpha-danger',
+      'alpha-echo',
+      'alpha__introspect',
+      'alpha__search',
+      'alpha__slow',
+      'beta-danger',
+      'beta-echo',
+      'beta__introspect',
+      'beta__search',
+      'beta__slow',
+      'whoami',
+    ]);
+  });
+
+  test('each call reaches the upstream its name points at', async () => {
+    assert.equal(
+      text(await admin.callTool({ name: 'alpha__search', arguments: { q: 'x' } })),
+      'alpha found x',
+    );
+    assert.equal(text(await admin.callTool({ name: 'beta__search', arguments: { q: 'y' } })), 'beta found y');
+    assert.equal(text(await admin.callTool({ name: 'beta-echo', arguments: { text: 'z' } })), 'beta: z');
+    assert.ok(alpha.seen.some((r) => r.tool === 'search'));
+    assert.ok(beta.seen.some((r) => r.tool === 'search'));
+    assert.ok(!alpha.seen.some((r) => r.tool === 'beta-echo'));
+    assert.equal((await whoami(admin)).role, 'admin');
+  });
+
+  test('the bare clashing name is refused with the names to use instead', async () => {
+    await assert.rejects(
+      admin.callTool({ name: 'search', arguments: { q: 'x' } }),
+      /alpha__search or beta__search/,
+    );
+    await assert.rejects(admin.callTool({ name: 'nope', arguments: {} }), /Tool nope not found/);
+  });
+
+  test('a member does not see the tools restricted to admins', async () => {
+    const names = (await member.listTools()).tools.map((t) => t.name).sort();
+    // Names are settled over every tool, so they are the same for every role.
+    assert.deepEqual(names, [
+      'alpha-echo',
+      'alpha__introspect',
+      'alpha__search',
+      'alpha__slow',
+      'beta-echo',
+      'whoami',
+    ]);
+  });
+
+  test("a member's call to a restricted tool gets an MCP error and never reaches the upstream", async () => {
+    const before = beta.seen.filter((r) => r.tool === 'beta-danger').length;
+    await assert.rejects(
+      member.callTool({ name: 'beta-danger', arguments: {} }),
+      /Tool beta-danger is not available to the member role/,
+    );
+    await assert.rejects(
+      member.callTool({ name: 'beta__search', arguments: { q: 'x' } }),
+      /not available to the member role/,
+    );
+    assert.equal(beta.seen.filter((r) => r.tool === 'beta-danger').length, before);
+    assert.equal(
+      text(await admin.callTool({ name: 'beta-danger', arguments: {} })),
+      'beta did something dangerous',
+    );
+  });
+
+  test('hidden tools and refused calls are in the audit log, with user and connection', async () => {
+    const me = await whoami(member);
+    const rows = await server.services.store.db
+      .selectFrom('audit_events')
+      .selectAll()
+      .where('action', 'in', ['mcp.tool_hidden', 'mcp.tool_denied'])
+      .orderBy('id')
+      .execute();
+    const hidden = rows.filter((r) => r.action === 'mcp.tool_hidden');
+    const denied = rows.filter((r) => r.action === 'mcp.tool_denied');
+    assert.ok(hidden.length >= 2);
+    for (const r of [...hidden, ...denied]) {
+      assert.equal(r.actor, 'mo@example.com');
+      assert.equal(r.connection_id, me.connectionId);
+    }
+    const hiddenTools = hidden.flatMap((r) => (JSON.parse(r.detail) as { tools: string[] }).tools).sort();
+    assert.deepEqual(hiddenTools, ['alpha-danger', 'beta-danger', 'introspect', 'search', 'slow']);
+    assert.deepEqual(
+      denied.map((r) => JSON.parse(r.detail)),
+      [
+        { upstream: 'beta', tool: 'beta-danger', role: 'member' },
+        { upstream: 'beta', tool: 'search', role: 'member' },
+      ],
+    );
+  });
+});
