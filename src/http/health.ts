@@ -31,13 +31,11 @@ export function healthRouter(s: Services, registry: client.Registry, upstreams?:
       const degraded = Object.values(byName).some((u) => u.status === 'down');
       res.json({ status: degraded ? 'degraded' : 'ready', database, upstreams: byName });
     } catch {
-      res
-        .status(503)
-        .json({
-          status: 'unavailable',
-          database: { status: 'down' },
-          ...(report ? { upstreams: await report } : {}),
-        });
+      res.status(503).json({
+        status: 'unavailable',
+        database: { status: 'down' },
+        ...(report ? { upstreams: await report } : {}),
+      });
     }
   });
   router.get('/metrics', async (_req, res) => {

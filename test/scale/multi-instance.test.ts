@@ -15,7 +15,14 @@ import {
   startDatabaseGate,
   startInstance,
 } from '../helpers/processes.js';
-import { createTestDatabase, POSTGRES_ADMIN_URL, postgresSkip, SECRET, type TestDatabase, type TestServer } from '../helpers/server.js';
+import {
+  createTestDatabase,
+  POSTGRES_ADMIN_URL,
+  postgresSkip,
+  SECRET,
+  type TestDatabase,
+  type TestServer,
+} from '../helpers/server.js';
 
 const skip = await postgresSkip();
 
@@ -27,7 +34,12 @@ async function mcpStatus(base: string, bearer: string): Promise<number> {
       'content-type': 'application/json',
       accept: 'application/json, text/event-stream',
     },
-    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'whoami', arguments: {} } }),
+    body: JSON.stringify({
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'tools/call',
+      params: { name: 'whoami', arguments: {} },
+    }),
   });
   await res.arrayBuffer();
   return res.status;
@@ -37,7 +49,11 @@ async function refreshAt(base: string, clientId: string, refreshToken: string) {
   const res = await fetch(`${base}/token`, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken, client_id: clientId }),
+    body: new URLSearchParams({
+      grant_type: 'refresh_token',
+      refresh_token: refreshToken,
+      client_id: clientId,
+    }),
   });
   return { status: res.status, body: (await res.json()) as Record<string, string> };
 }
@@ -86,7 +102,11 @@ async function startCluster(n: number, gate?: DatabaseGate): Promise<Cluster> {
 }
 
 async function connect(cluster: Cluster, name: string) {
-  const provider = new TestOAuthProvider(cluster.server, { email: 'ops@example.com', password: PASSWORD }, name);
+  const provider = new TestOAuthProvider(
+    cluster.server,
+    { email: 'ops@example.com', password: PASSWORD },
+    name,
+  );
   const client = await connectSdkClient(cluster.server, provider);
   const me = await whoami(client);
   return { client, provider, me, token: provider.saved?.access_token as string };
@@ -166,7 +186,9 @@ describe('issue #4 several instances on one PostgreSQL database', { skip }, () =
     const clientId = provider.info?.client_id as string;
     const original = provider.saved?.refresh_token as string;
     const results = await Promise.all(
-      Array.from({ length: 50 }, (_, i) => refreshAt(cluster.instances[i % 3]?.url as string, clientId, original)),
+      Array.from({ length: 50 }, (_, i) =>
+        refreshAt(cluster.instances[i % 3]?.url as string, clientId, original),
+      ),
     );
     for (const r of results) assert.ok(r.status === 200 || r.status === 400, `status ${r.status}`);
     const winners = results.filter((r) => r.status === 200);
@@ -181,7 +203,8 @@ describe('issue #4 several instances on one PostgreSQL database', { skip }, () =
     assert.equal(count('grace'), 1, 'the original stays as the grace predecessor');
     // Of all the access tokens handed out, only the one issued with the surviving refresh token works.
     const working = [];
-    for (const w of winners) if ((await mcpStatus(cluster.balancer.url, w.body.access_token as string)) === 200) working.push(w);
+    for (const w of winners)
+      if ((await mcpStatus(cluster.balancer.url, w.body.access_token as string)) === 200) working.push(w);
     assert.equal(working.length, 1, 'at most one access token per surviving rotation works');
     const survivor = working[0]?.body.refresh_token as string;
     // Reuse detection: use the survivor, then present the original again → theft → revoked.
@@ -255,8 +278,13 @@ describe('issue #4 PostgreSQL going away and coming back', { skip }, () => {
       .select(['c.status', 'k.deactivated_at'])
       .where('c.id', '=', me.connectionId as string)
       .executeTakeFirstOrThrow();
-    assert.deepEqual(conn, { status: 'active', deactivated_at: null }, 'the refused revocation left nothing half-applied');
-    for (const instance of cluster.instances) assert.equal(instance.child.exitCode, null, 'no instance crashed');
+    assert.deepEqual(
+      conn,
+      { status: 'active', deactivated_at: null },
+      'the refused revocation left nothing half-applied',
+    );
+    for (const instance of cluster.instances)
+      assert.equal(instance.child.exitCode, null, 'no instance crashed');
     await client.close();
   });
 });
