@@ -190,39 +190,6 @@ for (const kind of ['sqlite', 'postgres'] as const) {
       await db?.drop();
     });
 
-    test('users unlock lifts a sign-in lock-out on the running server', { skip }, async () => {
-      ok(
-        await cli(
-          env,
-          'users',
-          'add',
-          '--email',
-          'locked@example.com',
-          '--password',
-          'locked-password-1',
-          '--role',
-          'viewer',
-        ),
-        'add',
-      );
-      for (let i = 0; i < 5; i++)
-        await new Browser(server.base).signIn('locked@example.com', 'wrong password');
-      assert.equal(
-        (await new Browser(server.base).signIn('locked@example.com', 'locked-password-1')).status,
-        429,
-      );
-      assert.equal(
-        ok(await cli(env, 'users', 'unlock', '--email', 'Locked@Example.com'), 'unlock'),
-        'lifted the lock-out of locked@example.com\n',
-      );
-      assert.equal(
-        (await new Browser(server.base).signIn('locked@example.com', 'locked-password-1')).status,
-        303,
-      );
-      const again = await cli(env, 'users', 'unlock', '--email', 'locked@example.com');
-      assert.equal(again.stdout, 'locked@example.com was not locked out\n');
-    });
-
     test('users add creates users who can sign in to the running server at once', { skip }, async () => {
       assert.equal(
         ok(
@@ -590,6 +557,39 @@ for (const kind of ['sqlite', 'postgres'] as const) {
         { actor: 'CLI', action: 'connection.revoked' },
         { actor: 'CLI', action: 'connection.key_regenerated' },
       ]);
+    });
+
+    test('users unlock lifts a sign-in lock-out on the running server', { skip }, async () => {
+      ok(
+        await cli(
+          env,
+          'users',
+          'add',
+          '--email',
+          'locked@example.com',
+          '--password',
+          'locked-password-1',
+          '--role',
+          'viewer',
+        ),
+        'add',
+      );
+      for (let i = 0; i < 5; i++)
+        await new Browser(server.base).signIn('locked@example.com', 'wrong password');
+      assert.equal(
+        (await new Browser(server.base).signIn('locked@example.com', 'locked-password-1')).status,
+        429,
+      );
+      assert.equal(
+        ok(await cli(env, 'users', 'unlock', '--email', 'Locked@Example.com'), 'unlock'),
+        'lifted the lock-out of locked@example.com\n',
+      );
+      assert.equal(
+        (await new Browser(server.base).signIn('locked@example.com', 'locked-password-1')).status,
+        303,
+      );
+      const again = await cli(env, 'users', 'unlock', '--email', 'locked@example.com');
+      assert.equal(again.stdout, 'locked@example.com was not locked out\n');
     });
   });
 }
