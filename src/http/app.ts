@@ -7,6 +7,7 @@ import { lockoutsRouter } from './api/lockouts.js';
 import { membersRouter } from './api/members.js';
 import { openApiRouter } from './api/openapi.js';
 import { apiRouter } from './api/router.js';
+import { upstreamsRouter } from './api/upstreams.js';
 import { errorRenderer } from './errors.js';
 import { createMetrics, healthRouter } from './health.js';
 import { abuseLimits } from './limits.js';
@@ -70,6 +71,7 @@ export function createApp(s: Services, options: { tools?: RegisterTools[]; mcp?:
   app.use(lockoutsRouter(s));
   app.use(auditRouter(s));
   app.use(openApiRouter(s));
+  app.use(upstreamsRouter(s, options.mcp?.report));
   app.use(apiRouter(s));
   app.use(webRouter(s));
   app.use((req, res) => {

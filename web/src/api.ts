@@ -96,6 +96,28 @@ async function call<T>(path: string, init: { method?: string; body?: unknown } =
   return (await res.json()) as T;
 }
 
+export interface AuditEvent {
+  id: number;
+  at: string;
+  actor: string;
+  action: string;
+  connectionId: string | null;
+  detail: Record<string, unknown>;
+}
+
+export interface AuditEventPage {
+  items: AuditEvent[];
+  nextCursor: string | null;
+}
+
+export interface Upstream {
+  name: string;
+  transport: 'http' | 'stdio';
+  status: 'up' | 'down' | 'degraded' | 'unknown';
+  latencyMs?: number;
+  error?: string;
+}
+
 export interface ListParams {
   status?: 'active' | 'revoked';
   q?: string;
@@ -121,6 +143,9 @@ export const api = {
       method: 'POST',
       body: {},
     }),
+  auditEvents: (connectionId: string, limit = 100) =>
+    call<AuditEventPage>(`/api/audit-events?connectionId=${encodeURIComponent(connectionId)}&limit=${limit}`),
+  upstreams: () => call<{ items: Upstream[] }>('/api/upstreams'),
   members: () => call<MemberList>('/api/members'),
   addMember: (input: { email: string; password: string; role: string }) =>
     call<Member>('/api/members', { method: 'POST', body: input }),

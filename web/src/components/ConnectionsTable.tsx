@@ -10,6 +10,8 @@ export interface ConnectionsTableProps {
   canAct: boolean;
   now: number;
   onAction: (action: Action, connection: Connection) => void;
+  /** Opens the connection's details; the client name becomes a link when given. */
+  onOpen?: (connection: Connection) => void;
   /** A caption for screen readers, e.g. the filter in force. */
   caption: string;
 }
@@ -17,7 +19,9 @@ export interface ConnectionsTableProps {
 export const rowId = (id: string) => `connection-${id}`;
 
 /** SPEC §6: one row a connection; active rows end with the two icon buttons for users allowed to act. */
-export function ConnectionsTable({ items, canAct, now, onAction, caption }: ConnectionsTableProps) {
+export const detailsHash = (id: string) => `#details-${id}`;
+
+export function ConnectionsTable({ items, canAct, now, onAction, onOpen, caption }: ConnectionsTableProps) {
   return (
     <div className="table-wrap">
       <table className="table">
@@ -39,7 +43,21 @@ export function ConnectionsTable({ items, canAct, now, onAction, caption }: Conn
           {items.map((c) => (
             <tr key={c.id} id={rowId(c.id)} tabIndex={-1} data-status={c.status}>
               <td data-label="Client" className="cell-client">
-                {c.clientName}
+                {onOpen ? (
+                  <a
+                    href={detailsHash(c.id)}
+                    className="client-link"
+                    title="Show details and audit events"
+                    onClick={(event) => {
+                      event.preventDefault();
+                      onOpen(c);
+                    }}
+                  >
+                    {c.clientName}
+                  </a>
+                ) : (
+                  c.clientName
+                )}
               </td>
               <td data-label="Status">
                 <StatusBadge status={c.status} />

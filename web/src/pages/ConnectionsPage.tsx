@@ -2,12 +2,14 @@ import { Plug } from 'lucide-react';
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { ApiError, api, type Connection, type ConnectionPage, type Me, PERMISSION } from '../api';
 import { ConfirmDialog } from '../components/ConfirmDialog';
+import { ConnectionDetails } from '../components/ConnectionDetails';
 import { type Action, ConnectionsTable, rowId } from '../components/ConnectionsTable';
 import { Breadcrumb } from '../components/Layout';
 import { Notices, useNotices } from '../components/Notices';
 import { Pagination } from '../components/Pagination';
 import { PermissionDenied } from '../components/PermissionDenied';
 import { type StatusFilter, Toolbar } from '../components/Toolbar';
+import { UpstreamsStatus } from '../components/UpstreamsStatus';
 import { count } from '../format';
 
 const PAGE_SIZE = 25;
@@ -52,6 +54,7 @@ export function ConnectionsPage({ me }: { me: Me }) {
   const [loadError, setLoadError] = useState<ApiError | null>(null);
   const [pending, setPending] = useState<{ action: Action; connection: Connection } | null>(null);
   const [busy, setBusy] = useState(false);
+  const [detailsId, setDetailsId] = useState<string | null>(null);
   const notices = useNotices();
   const now = useNow();
   const request = useRef(0);
@@ -132,6 +135,7 @@ export function ConnectionsPage({ me }: { me: Me }) {
 
   const filtered = status !== 'all' || search !== '';
   const items = data?.items ?? [];
+  const details = detailsId ? items.find((c) => c.id === detailsId) : undefined;
   return (
     <>
       <Breadcrumb page="MCP" />
@@ -145,6 +149,7 @@ export function ConnectionsPage({ me }: { me: Me }) {
           once; regenerating replaces its key without the user signing in again.
         </p>
       </header>
+      <UpstreamsStatus />
       <Notices {...notices} />
       <Toolbar status={status} query={query} onStatus={filterStatus} onQuery={setQuery} />
       {loadError ? (
@@ -163,6 +168,7 @@ export function ConnectionsPage({ me }: { me: Me }) {
             now={now}
             caption={filtered ? 'MCP connections matching the filter' : 'MCP connections'}
             onAction={(action, connection) => setPending({ action, connection })}
+            onOpen={(connection) => setDetailsId(connection.id)}
           />
           <Pagination
             page={cursors.length - 1}
@@ -189,6 +195,13 @@ export function ConnectionsPage({ me }: { me: Me }) {
         </section>
       ) : loading ? (
         <p className="muted loading">Loading connections…</p>
+      ) : null}
+      {details ? (
+        <ConnectionDetails
+          connection={details}
+          onClose={() => setDetailsId(null)}
+          returnFocus={() => document.getElementById(rowId(details.id))}
+        />
       ) : null}
       {pending ? (
         <ConfirmDialog

@@ -1,0 +1,115 @@
+import { useEffect, useState } from 'react';
+import { ApiError, type AuditEvent, api, type Connection } from '../api';
+import { formatDateTime } from '../format';
+import { Dialog } from './Dialog';
+import { StatusBadge } from './StatusBadge';
+
+export interface ConnectionDetailsProps {
+  connection: Connection;
+  onClose: () => void;
+  returnFocus?: () => HTMLElement | null;
+}
+
+/** One connection's fields and its audit trail (GET /api/audit-events?connectionId=). */
+export function ConnectionDetails({ connection: c, onClose, returnFocus }: ConnectionDetailsProps) {
+  const [events, setEvents] = useState<AuditEvent[] | null>(null);
+  const [error, setError] = useState<string | null>(null);
+
+  useEffect(() => {
+    let live = true;
+    api
+      .auditEvents(c.id)
+      .then((page) => {
+        if (live) setEvents(page.items);
+      })
+      .catch((err: unknown) => {
+        if (live) setError(err instanceof ApiError ? err.message : 'Something went wrong.');
+      });
+    return () => {
+      live = false;
+    };
+  }, [c.id]);
+
+  return (
+    <Dialog
+      role="dialog"
+      title={`Connection: ${c.clientName}`}
+      onClose={onClose}
+      returnFocus={returnFocus}
+      className="dialog-details"
+    >
+      <dl className="details">
+        <dt>Status</dt>
+        <dd>
+          <StatusBadge status={c.status} />
+        </dd>
+        <dt>User</dt>
+        <dd>{c.userEmail}</dd>
+        <dt>API key</dt>
+        <dd>
+          <code className="key">{c.apiKeyPrefix}…</code>
+        </dd>
+        <dt>Connected</dt>
+        <dd>{formatDateTime(c.connectedAt)}</dd>
+        <dt>Last token</dt>
+        <dd>{c.lastTokenAt ? formatDateTime(c.lastTokenAt) : 'Never'}</dd>
+        {c.revokedAt ? (
+          <>
+            <dt>Revoked</dt>
+            <dd>
+              {formatDateTime(c.revokedAt)}
+              {c.revokedBy ? ` by ${c.revokedBy}` : ''}
+            </dd>
+          </>
+        ) : null}
+        <dt>ID</dt>
+        <dd>
+          <code>{c.id}</code>
+        </dd>
+      </dl>
+      <h3 className="help-heading">Audit events</h3>
+      {error ? (
+        <p role="alert" className="alert">
+          Could not load audit events: {error}
+        </p>
+      ) : events === null ? (
+        <p className="muted">Loading audit events…</p>
+      ) : events.length === 0 ? (
+        <p className="muted">No audit events for this connection.</p>
+      ) : (
+        <div className="table-wrap">
+          <table className="table audit-table">
+            <caption className="sr-only">Audit events for {c.clientName}</caption>
+            <thead>
+              <tr>
+                <th scope="col">Time</th>
+                <th scope="col">Actor</th>
+                <th scope="col">Action</th>
+              </tr>
+            </thead>
+            <tbody>
+              {events.map((e) => (
+                <tr key={e.id} data-action={e.action}>
+                  <td data-label="Time">
+                    <time dateTime={e.at}>{formatDateTime(e.at)}</time>
+                  </td>
+                  <td data-label="Actor" className="cell-email">
+                    {e.actor}
+                  </td>
+                  <td data-label="Action">
+                    <code>{e.action}</code>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+      <div className="actions">
+        <button type="button" className="secondary" onClick={onClose}>
+          Close
+        </button>
+      </div>
+    </Dialog>
+  );
+}
