@@ -175,11 +175,15 @@ describe('members, config and OpenAPI endpoints (SPEC §5, §7)', () => {
       Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`),
     );
     assert.deepEqual(calls.sort(), [
+      'GET /api/audit-events',
       'GET /api/config',
+      'GET /api/lockouts',
       'GET /api/mcp-connections',
       'GET /api/me',
       'GET /api/members',
       'GET /api/openapi.json',
+      'GET /api/upstreams',
+      'POST /api/lockouts/unlock',
       'POST /api/mcp-connections/{id}/regenerate-key',
       'POST /api/mcp-connections/{id}/revoke',
       'POST /api/members',

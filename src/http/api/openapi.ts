@@ -131,6 +131,59 @@ export function openApiDocument(s: Services) {
           },
         },
       },
+      '/api/audit-events': {
+        get: {
+          summary: 'Audit events, newest first, optionally of one connection',
+          description:
+            'Needs `api-keys:read`. Append-only: there is no call that changes or deletes an event.',
+          parameters: [
+            { name: 'connectionId', in: 'query', schema: { type: 'string' } },
+            { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 100 } },
+            { name: 'cursor', in: 'query', schema: { type: 'string' } },
+          ],
+          responses: {
+            200: json(
+              { type: 'object' },
+              '{ items: [{ id, at, actor, action, connectionId, detail }], nextCursor }',
+            ),
+            400: error('A bad field, named in the message'),
+            ...E401,
+            ...E403,
+          },
+        },
+      },
+      '/api/lockouts': {
+        get: {
+          summary: 'Accounts and IPs currently locked out of signing in',
+          description: 'Needs `members:manage` (owners).',
+          responses: { 200: json({ type: 'object' }, 'The lock-outs'), ...E401, ...E403 },
+        },
+      },
+      '/api/lockouts/unlock': {
+        post: {
+          summary: 'Lift a sign-in lock-out',
+          description:
+            "Needs `members:manage`. Must come from the dashboard's own origin. Body: `{ email }` or `{ ip }`.",
+          requestBody: { required: true, content: { 'application/json': { schema: { type: 'object' } } } },
+          responses: {
+            200: json({ type: 'object' }, 'Whether it was locked'),
+            400: error('Give exactly one of email or ip'),
+            ...E401,
+            ...E403_WRITE,
+          },
+        },
+      },
+      '/api/upstreams': {
+        get: {
+          summary: 'The configured upstream MCP servers and their state',
+          description: 'Needs `api-keys:read`. Empty when Waxseal serves only its own tools.',
+          responses: {
+            200: json({ type: 'object' }, '{ items: [{ name, transport, status }] }'),
+            ...E401,
+            ...E403,
+          },
+        },
+      },
       '/api/openapi.json': {
         get: {
           summary: 'This document',
