@@ -5,9 +5,15 @@ export function percentile(sorted: number[], p: number): number {
   return sorted[Math.max(0, idx)] as number;
 }
 
+export function markdownTable(header: string[], rows: string[][]): string {
+  return [
+    `| ${header.join(' | ')} |`,
+    `|${header.map(() => '---').join('|')}|`,
+    ...rows.map((row) => `| ${row.join(' | ')} |`),
+  ].join('\n');
+}
+
 export function printTable(title: string, header: string[], rows: string[][]): void {
   console.log(`\n### ${title}\n`);
-  console.log(`| ${header.join(' | ')} |`);
-  console.log(`|${header.map(() => '---').join('|')}|`);
-  for (const row of rows) console.log(`| ${row.join(' | ')} |`);
+  console.log(markdownTable(header, rows));
 }

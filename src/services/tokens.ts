@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { sql } from 'kysely';
 import { recordInvalidation } from '../cache/invalidation.js';
 import type { ConnectionEntry, TokenEntry } from '../cache/token-cache.js';
 import { LIFETIMES } from '../domain/clock.js';
@@ -8,6 +9,7 @@ import { newToken, safeEqual, sha256, TOKEN_PREFIX } from '../domain/secrets.js'
 import type { Db } from '../store/db.js';
 import { insertApiKey } from './api-keys.js';
 import { audit } from './audit.js';
+import { auditRefresh } from './audit-refresh.js';
 import type { Client } from './clients.js';
 import { revokeInTransaction } from './connections.js';
 import { newId, type Services } from './context.js';
@@ -209,36 +211,40 @@ export interface RefreshInput {
  */
 export async function refresh(s: Services, client: Client, input: RefreshInput): Promise<TokenResponse> {
   const hash = sha256(input.refreshToken);
-  const found = await s.store.db
-    .selectFrom('refresh_tokens')
-    .select('connection_id')
-    .where('token_hash', '=', hash)
-    .executeTakeFirst();
-  if (!found) throw new InvalidGrant('The refresh token is invalid');
-  const connectionId = found.connection_id;
   const outcome = await s.store.transact(async (tx) => {
     const at = s.clock.now();
-    const connQuery = tx.selectFrom('connections').selectAll().where('id', '=', connectionId);
+    // A refresh token never moves to another connection: its connection is found
+    // and locked first, and the token's state is read under that lock.
+    const connQuery = tx
+      .selectFrom('connections')
+      .selectAll()
+      .where('id', '=', (eb) =>
+        eb.selectFrom('refresh_tokens').select('connection_id').where('token_hash', '=', hash),
+      );
     const conn = await (s.store.dialect === 'postgres'
       ? connQuery.forUpdate()
       : connQuery
     ).executeTakeFirst();
-    const token = await tx
-      .selectFrom('refresh_tokens')
-      .selectAll()
-      .where('token_hash', '=', hash)
-      .executeTakeFirst();
-    if (!conn || !token) return { error: new InvalidGrant('The refresh token is invalid') };
+    if (!conn) return { error: new InvalidGrant('The refresh token is invalid') };
+    const connectionId = conn.id;
     if (conn.client_id !== client.clientId) {
       return { error: new InvalidGrant('The refresh token was issued to another client') };
     }
     if (conn.status !== 'active') return { error: new InvalidGrant('This connection has been revoked') };
-    const current = await tx
+    // The presented token and the connection's current one, in one read.
+    const rows = await tx
       .selectFrom('refresh_tokens')
-      .select(['id', 'state'])
-      .where('connection_id', '=', connectionId)
-      .where('state', '=', 'current')
-      .executeTakeFirst();
+      .select(['id', 'token_hash', 'state', 'expires_at'])
+      .where((eb) =>
+        eb.or([
+          eb('token_hash', '=', hash),
+          eb.and([eb('connection_id', '=', connectionId), eb('state', '=', 'current')]),
+        ]),
+      )
+      .execute();
+    const token = rows.find((r) => r.token_hash === hash);
+    const current = rows.find((r) => r.state === 'current');
+    if (!token) return { error: new InvalidGrant('The refresh token is invalid') };
     const decision = rotationFor(token.state as RefreshState, token.id === current?.id);
     if (decision.kind === 'reuse') {
       await revokeInTransaction(
@@ -249,7 +255,7 @@ export async function refresh(s: Services, client: Client, input: RefreshInput):
         'refresh reuse',
       );
       await audit(tx, at, 'Waxseal', 'connection.refresh_reuse', connectionId);
-      return { error: new InvalidGrant('The refresh token was already used'), revoked: true };
+      return { error: new InvalidGrant('The refresh token was already used'), revoked: connectionId };
     }
     if (decision.kind === 'dead') return { error: new InvalidGrant('The refresh token is no longer valid') };
     if (token.expires_at <= at) return { error: new InvalidGrant('The refresh token has expired') };
@@ -262,14 +268,18 @@ export async function refresh(s: Services, client: Client, input: RefreshInput):
     }
     const staleTokens: string[] = [];
     if (decision.kind === 'rotate') {
-      // The predecessor's grace ends now that its replacement has been used.
+      // The presented token becomes the grace one, and its predecessor's grace
+      // ends now that its replacement has been used: one statement.
       await tx
         .updateTable('refresh_tokens')
-        .set({ state: 'spent' })
-        .where('connection_id', '=', connectionId)
-        .where('state', '=', 'grace')
+        .set({ state: sql<string>`case when id = ${token.id} then 'grace' else 'spent' end` })
+        .where((eb) =>
+          eb.or([
+            eb('id', '=', token.id),
+            eb.and([eb('connection_id', '=', connectionId), eb('state', '=', 'grace')]),
+          ]),
+        )
         .execute();
-      await tx.updateTable('refresh_tokens').set({ state: 'grace' }).where('id', '=', token.id).execute();
     } else if (current) {
       // A retry with the grace token: the client never received `current`, so it
       // and the access token issued with it die, and a new pair replaces them.
@@ -296,9 +306,14 @@ export async function refresh(s: Services, client: Client, input: RefreshInput):
     }
     await tx.updateTable('connections').set({ last_token_at: at }).where('id', '=', connectionId).execute();
     const tokens = await issuePair(s, tx, connectionId, conn.current_api_key_id, scopes, conn.resource, at);
+    // Issue #6: refreshes are audited in aggregate, one row per connection per hour.
+    await auditRefresh(tx, at, client.clientName ?? 'MCP Client', {
+      id: connectionId,
+      connectedAt: conn.connected_at,
+    });
     return { tokens, staleTokens };
   });
-  if ('revoked' in outcome && outcome.revoked) s.cache.invalidate('connection', connectionId);
+  if ('revoked' in outcome && outcome.revoked) s.cache.invalidate('connection', outcome.revoked);
   for (const t of outcome.staleTokens ?? []) s.cache.invalidate('token', t);
   if (outcome.error) throw outcome.error;
   return outcome.tokens as TokenResponse;

@@ -16,6 +16,8 @@ interface Batch {
 }
 
 const SAVEPOINT = 'waxseal_tx';
+/** Distinct SQL texts kept prepared; the application has a few hundred at most. */
+const MAX_STATEMENTS = 1000;
 
 /**
  * Group commit for SQLite (issue #5, B3). With `synchronous = FULL` every
@@ -38,6 +40,7 @@ export class GroupCommitDriver implements Driver {
   private held = false;
   private readonly waiting: (() => void)[] = [];
   private readonly connection: DatabaseConnection;
+  private readonly statements = new Map<string, SqliteDatabase.Statement>();
 
   constructor(private readonly raw: SqliteDatabase.Database) {
     this.connection = {
@@ -82,12 +85,27 @@ export class GroupCommitDriver implements Driver {
   }
 
   private async execute(query: CompiledQuery): Promise<QueryResult<unknown>> {
-    const stmt = this.raw.prepare(query.sql);
+    const stmt = this.prepare(query.sql);
     if (!stmt.readonly) this.join();
     const params = query.parameters as unknown[];
     if (stmt.reader) return { rows: stmt.all(params) };
     const { changes, lastInsertRowid } = stmt.run(params);
     return { numAffectedRows: BigInt(changes), insertId: BigInt(lastInsertRowid), rows: [] };
+  }
+
+  /**
+   * Kysely renders each query shape to the same SQL every time, so compiled
+   * statements are kept (SQLite re-prepares one by itself if the schema changes).
+   * Preparing costs more than running most of these statements.
+   */
+  private prepare(text: string): SqliteDatabase.Statement {
+    let stmt = this.statements.get(text);
+    if (!stmt) {
+      if (this.statements.size >= MAX_STATEMENTS) this.statements.clear();
+      stmt = this.raw.prepare(text);
+      this.statements.set(text, stmt);
+    }
+    return stmt;
   }
 
   /** The connection holder is about to write: into the open group, or a new one. */

@@ -1,0 +1,105 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import SqliteDatabase from 'better-sqlite3';
+import { sql } from 'kysely';
+import { openStore, type Store } from '../../src/store/db.js';
+
+/**
+ * store/group-commit.ts: the writes of one event-loop turn share one SQLite
+ * transaction and one fsync, and nobody hears "done" before that COMMIT.
+ */
+describe('SQLite group commit (issue #5)', () => {
+  let dir: string;
+  let path: string;
+  let store: Store;
+  /** Another connection to the same file: it sees only what has been committed. */
+  let other: SqliteDatabase.Database;
+  const committed = (name: string) =>
+    other.prepare('select count(*) as n from setup_tokens where token_hash = ?').get(name) as { n: number };
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'waxseal-gc-'));
+    path = join(dir, 'waxseal.db');
+    store = openStore(`sqlite:${path}`);
+    await sql`create table if not exists setup_tokens (token_hash text primary key, created_at integer not null, expires_at integer not null, used_at integer)`.execute(
+      store.db,
+    );
+    other = new SqliteDatabase(path, { readonly: true });
+  });
+  after(async () => {
+    other.close();
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const insert = (name: string) => (db: Store['db']) =>
+    db
+      .insertInto('setup_tokens')
+      .values({ token_hash: name, created_at: 1, expires_at: 2, used_at: null })
+      .execute();
+
+  test('a write resolves only once it is committed, as another connection sees', async () => {
+    await insert('single')(store.db);
+    assert.equal(committed('single').n, 1);
+  });
+
+  test('concurrent transactions are committed together, and each is durable when it resolves', async () => {
+    const names = Array.from({ length: 20 }, (_, i) => `tx-${i}`);
+    await Promise.all(
+      names.map((name) =>
+        store.transact(async (tx) => {
+          await insert(name)(tx);
+          return name;
+        }),
+      ),
+    );
+    for (const name of names) assert.equal(committed(name).n, 1, name);
+  });
+
+  test('a failing transaction rolls back alone; the others of its group commit', async () => {
+    const results = await Promise.allSettled([
+      store.transact((tx) => insert('kept-1')(tx)),
+      store.transact(async (tx) => {
+        await insert('rolled-back')(tx);
+        throw new Error('no');
+      }),
+      store.transact((tx) => insert('kept-2')(tx)),
+    ]);
+    assert.deepEqual(
+      results.map((r) => r.status),
+      ['fulfilled', 'rejected', 'fulfilled'],
+    );
+    assert.equal(committed('kept-1').n, 1);
+    assert.equal(committed('kept-2').n, 1);
+    assert.equal(committed('rolled-back').n, 0);
+  });
+
+  test('a failing statement outside a transaction fails alone', async () => {
+    const results = await Promise.allSettled([
+      insert('dup')(store.db),
+      insert('dup')(store.db),
+      insert('after-dup')(store.db),
+    ]);
+    assert.deepEqual(
+      results.map((r) => r.status),
+      ['fulfilled', 'rejected', 'fulfilled'],
+    );
+    assert.equal(committed('dup').n, 1);
+    assert.equal(committed('after-dup').n, 1);
+  });
+
+  test('the data survives closing and reopening the file', async () => {
+    await store.transact((tx) => insert('reopened')(tx));
+    await store.close();
+    store = openStore(`sqlite:${path}`);
+    const row = await store.db
+      .selectFrom('setup_tokens')
+      .select('token_hash')
+      .where('token_hash', '=', 'reopened')
+      .executeTakeFirst();
+    assert.equal(row?.token_hash, 'reopened');
+  });
+});
