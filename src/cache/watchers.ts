@@ -101,10 +101,19 @@ export function watchPostgres(store: Store, cache: TokenCache, log: Logger): Wat
       // Anything cached before the listener was up may be stale: start empty.
       cache.clear();
       cache.stale = false;
+      // One heartbeat in flight at a time: a stalled connection sends no more,
+      // and its lease simply runs out.
+      let inFlight = false;
       beat = setInterval(() => {
-        c.query('select pg_notify($1, $2)', [heartbeatChannel, String(Date.now())]).catch((err) => {
-          if (client === c) goStale(String(err));
-        });
+        if (inFlight) return;
+        inFlight = true;
+        c.query('select pg_notify($1, $2)', [heartbeatChannel, String(Date.now())])
+          .catch((err) => {
+            if (client === c) goStale(String(err));
+          })
+          .finally(() => {
+            inFlight = false;
+          });
       }, HEARTBEAT_MS);
       beat.unref();
       log.debug('invalidation listener connected');
