@@ -14,6 +14,7 @@ import { authorizeInBrowser, Browser, PASSWORD, pkce } from '../test/helpers/flo
 import { type Instance, startBalancer, startInstance } from '../test/helpers/processes.js';
 import { createTestDatabase, SECRET } from '../test/helpers/server.js';
 import { percentile, printTable } from './report.js';
+import { BENCH_LIMITS } from './waxseal.js';
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean' }, samples: { type: 'string' } } });
 const samples = Number(values.samples ?? (values.quick ? 30 : 200));
@@ -39,7 +40,8 @@ async function status(base: string, token: string): Promise<number> {
 
 const db = await createTestDatabase('postgres');
 const balancer = await startBalancer();
-const env = { DATABASE_URL: db.url, PUBLIC_URL: balancer.url, WAXSEAL_SECRET: SECRET };
+// Every sample is a sign-in flow from 127.0.0.1: raise the per-IP limits as the other scenarios do.
+const env = { DATABASE_URL: db.url, PUBLIC_URL: balancer.url, WAXSEAL_SECRET: SECRET, ...BENCH_LIMITS };
 const a: Instance = await startInstance(env);
 const b: Instance = await startInstance(env);
 balancer.targets.push(a.port, b.port);

@@ -97,7 +97,9 @@ try {
         what: 'failed',
         target: '—',
         met: null,
-        note: String((err as Error).message).slice(0, 200),
+        note: String((err as Error).message)
+          .replace(/\s+/g, ' ')
+          .slice(0, 200),
       });
     }
     console.error(`${id}: ${((performance.now() - t0) / 1000).toFixed(1)} s`);

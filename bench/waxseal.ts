@@ -42,7 +42,7 @@ export interface Deployment {
  * one address; every bench client shares 127.0.0.1, so the deployment raises
  * them as an operator behind one NAT would. The counter still runs per request.
  */
-const LIMITS = {
+export const BENCH_LIMITS = {
   TOKEN_LIMIT_PER_MINUTE: '1000000',
   AUTHORIZE_LIMIT_PER_MINUTE: '1000000',
   REGISTER_LIMIT_PER_HOUR: '1000000',
@@ -58,7 +58,7 @@ export async function deployWaxseal(
     DATABASE_URL: db.url,
     PUBLIC_URL: `http://127.0.0.1:${port}`,
     WAXSEAL_SECRET: SECRET,
-    ...LIMITS,
+    ...BENCH_LIMITS,
   };
   const instance = await startWaxseal(env, { port, nodeArgs: options.nodeArgs, cwd: options.cwd });
   const admin = await openServices(loadConfig({ ...env, LOG_LEVEL: 'silent' }), {
