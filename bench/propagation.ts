@@ -10,7 +10,7 @@ import pino from 'pino';
 import { loadConfig } from '../src/config.js';
 import { openServices } from '../src/server.js';
 import { createUser } from '../src/services/users.js';
-import { authorizeInBrowser, Browser, PASSWORD, pkce } from '../test/helpers/flow.js';
+import { authorizeInBrowser, Browser, mcpStatus, PASSWORD, pkce } from '../test/helpers/flow.js';
 import { type Instance, startBalancer, startInstance } from '../test/helpers/processes.js';
 import { createTestDatabase, SECRET } from '../test/helpers/server.js';
 import { percentile, printTable } from './report.js';
@@ -18,25 +18,6 @@ import { BENCH_LIMITS } from './waxseal.js';
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean' }, samples: { type: 'string' } } });
 const samples = Number(values.samples ?? (values.quick ? 30 : 200));
-
-async function status(base: string, token: string): Promise<number> {
-  const res = await fetch(`${base}/mcp`, {
-    method: 'POST',
-    headers: {
-      authorization: `Bearer ${token}`,
-      'content-type': 'application/json',
-      accept: 'application/json, text/event-stream',
-    },
-    body: JSON.stringify({
-      jsonrpc: '2.0',
-      id: 1,
-      method: 'tools/call',
-      params: { name: 'whoami', arguments: {} },
-    }),
-  });
-  await res.arrayBuffer();
-  return res.status;
-}
 
 const db = await createTestDatabase('postgres');
 const balancer = await startBalancer();
@@ -92,7 +73,7 @@ try {
       }),
     });
     const token = ((await tokenRes.json()) as { access_token: string }).access_token;
-    if ((await status(b.url, token)) !== 200) throw new Error('token not accepted on B');
+    if ((await mcpStatus(b.url, token)) !== 200) throw new Error('token not accepted on B');
     const conn = await admin.store.db
       .selectFrom('connections')
       .select('id')
@@ -104,7 +85,7 @@ try {
     });
     if (revoke.status !== 200) throw new Error(`revoke answered ${revoke.status}`);
     const committed = performance.now();
-    while ((await status(b.url, token)) !== 401) {
+    while ((await mcpStatus(b.url, token)) !== 401) {
       if (performance.now() - committed > 5000) throw new Error('revocation never reached B');
     }
     delays.push(performance.now() - committed);

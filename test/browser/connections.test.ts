@@ -7,7 +7,7 @@ import { DAY, HOUR, MINUTE } from '../../src/domain/clock.js';
 import { apiKeyFor } from '../../src/services/api-keys.js';
 import { listConnections, revokeConnection } from '../../src/services/connections.js';
 import { setRole } from '../../src/services/users.js';
-import { addUser, connectSdkClient, whoami } from '../helpers/flow.js';
+import { addUser, connectSdkClient, mcpStatus, refreshGrant, whoami } from '../helpers/flow.js';
 import { startTestServer, TestClock, type TestServer } from '../helpers/server.js';
 import { BrowserOAuthProvider } from './oauth.js';
 import { browserSkip, launchChromium, openContext, screenshot, shownDate, signIn } from './support.js';
@@ -20,39 +20,6 @@ const REGENERATE_TEXT =
 type User = { email: string; password: string };
 
 const skip = browserSkip();
-
-/** An MCP request with a bearer (access token or API key), as a client would send it. */
-async function mcpStatus(server: TestServer, bearer: string): Promise<number> {
-  const res = await fetch(`${server.base}/mcp`, {
-    method: 'POST',
-    headers: {
-      authorization: `Bearer ${bearer}`,
-      'content-type': 'application/json',
-      accept: 'application/json, text/event-stream',
-    },
-    body: JSON.stringify({
-      jsonrpc: '2.0',
-      id: 1,
-      method: 'initialize',
-      params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } },
-    }),
-  });
-  await res.arrayBuffer();
-  return res.status;
-}
-
-async function refreshGrant(server: TestServer, clientId: string, refreshToken: string) {
-  const res = await fetch(`${server.base}/token`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({
-      grant_type: 'refresh_token',
-      refresh_token: refreshToken,
-      client_id: clientId,
-    }),
-  });
-  return { status: res.status, body: (await res.json()) as Record<string, string> };
-}
 
 const tokensOf = (p: BrowserOAuthProvider) => ({
   clientId: p.info?.client_id ?? '',
@@ -135,7 +102,10 @@ describe('SPEC §6 Settings › MCP in Chromium', { skip }, () => {
     await desktop.client.close();
     clock.advance(3 * DAY - 3 * HOUR);
     const desktopTokens = tokensOf(desktop.provider);
-    assert.equal((await refreshGrant(server, desktopTokens.clientId, desktopTokens.refresh)).status, 200);
+    assert.equal(
+      (await refreshGrant(server.base, desktopTokens.clientId, desktopTokens.refresh)).status,
+      200,
+    );
     // Now: Cursor connects (never refreshed), and a third client is revoked.
     clock.advance(3 * HOUR);
     const cursor = await connect(viewer, 'Cursor');
@@ -248,10 +218,10 @@ describe('SPEC §6 Settings › MCP in Chromium', { skip }, () => {
     );
 
     // SPEC §4: the next MCP request gets 401, the refresh fails, the client must authorize again.
-    assert.equal(await mcpStatus(server, tokens.access), 401);
+    assert.equal(await mcpStatus(server.base, tokens.access, 'initialize'), 401);
     await assert.rejects(whoami(client));
     assert.equal(provider.authorizationRequests, 2, 'the SDK client was sent back to authorize');
-    const refresh = await refreshGrant(server, tokens.clientId, tokens.refresh);
+    const refresh = await refreshGrant(server.base, tokens.clientId, tokens.refresh);
     assert.equal(refresh.status, 400);
     assert.equal(refresh.body.error, 'invalid_grant');
   });
@@ -270,7 +240,7 @@ describe('SPEC §6 Settings › MCP in Chromium', { skip }, () => {
     await dialog.getByRole('button', { name: 'Cancel' }).click();
     await dialog.waitFor({ state: 'detached' });
     assert.equal((await whoami(client)).apiKeyPrefix, me.apiKeyPrefix, 'Cancel changed nothing');
-    assert.equal(await mcpStatus(server, oldKey), 200);
+    assert.equal(await mcpStatus(server.base, oldKey, 'initialize'), 200);
 
     await row.getByRole('button', { name: 'Regenerate API key' }).click();
     await page.getByRole('alertdialog').getByRole('button', { name: 'OK' }).click();
@@ -288,7 +258,7 @@ describe('SPEC §6 Settings › MCP in Chromium', { skip }, () => {
     assert.equal(shown, `${now.apiKeyPrefix}…`, 'the row shows the key the client now carries');
     assert.equal((await cells(row))[1], 'active');
     assert.equal(await row.getByRole('button').count(), 2, 'still active, still actionable');
-    assert.equal(await mcpStatus(server, oldKey), 401, 'the old key is refused at once');
+    assert.equal(await mcpStatus(server.base, oldKey, 'initialize'), 401, 'the old key is refused at once');
   });
 
   test('a failed action (409, network, 403) says why and changes nothing', async () => {
@@ -454,7 +424,7 @@ describe('SPEC §6 Settings › MCP in Chromium', { skip }, () => {
       true,
       'focus lands on the revoked row',
     );
-    assert.equal(await mcpStatus(server, tokens.access), 401);
+    assert.equal(await mcpStatus(server.base, tokens.access, 'initialize'), 401);
     await assert.rejects(whoami(client));
   });
 

@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { deriveApiKey } from '../../src/domain/secrets.js';
 import { openStore, type Store } from '../../src/store/db.js';
-import { Browser, hiddenField, PASSWORD, pkce } from '../helpers/flow.js';
+import { Browser, hiddenField, mcpStatus, PASSWORD, pkce } from '../helpers/flow.js';
 import { type Balancer, type Instance, startBalancer, startInstance } from '../helpers/processes.js';
 import { createTestDatabase, postgresSkip, SECRET } from '../helpers/server.js';
 
@@ -48,25 +48,6 @@ class Checks {
     this.n++;
     assert.equal(actual, expected, message);
   }
-}
-
-async function mcpStatus(base: string, bearer: string): Promise<number> {
-  const res = await fetch(`${base}/mcp`, {
-    method: 'POST',
-    headers: {
-      authorization: `Bearer ${bearer}`,
-      'content-type': 'application/json',
-      accept: 'application/json, text/event-stream',
-    },
-    body: JSON.stringify({
-      jsonrpc: '2.0',
-      id: 1,
-      method: 'tools/call',
-      params: { name: 'whoami', arguments: {} },
-    }),
-  });
-  await res.arrayBuffer();
-  return res.status;
 }
 
 async function refreshGrant(base: string, clientId: string, refreshToken: string) {

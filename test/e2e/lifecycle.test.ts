@@ -2,42 +2,15 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { apiKeyFor } from '../../src/services/api-keys.js';
 import { listConnections, regenerateKey, revokeConnection } from '../../src/services/connections.js';
-import { addUser, connectSdkClient, TestOAuthProvider, whoami } from '../helpers/flow.js';
+import {
+  addUser,
+  connectSdkClient,
+  mcpStatus,
+  refreshGrant,
+  TestOAuthProvider,
+  whoami,
+} from '../helpers/flow.js';
 import { postgresSkip, startTestServer, type TestServer } from '../helpers/server.js';
-
-const INIT = {
-  jsonrpc: '2.0',
-  id: 1,
-  method: 'initialize',
-  params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } },
-};
-
-async function mcpStatus(server: TestServer, bearer: string): Promise<number> {
-  const res = await fetch(`${server.base}/mcp`, {
-    method: 'POST',
-    headers: {
-      authorization: `Bearer ${bearer}`,
-      'content-type': 'application/json',
-      accept: 'application/json, text/event-stream',
-    },
-    body: JSON.stringify(INIT),
-  });
-  await res.arrayBuffer();
-  return res.status;
-}
-
-async function refreshGrant(server: TestServer, clientId: string, refreshToken: string) {
-  const res = await fetch(`${server.base}/token`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({
-      grant_type: 'refresh_token',
-      refresh_token: refreshToken,
-      client_id: clientId,
-    }),
-  });
-  return { status: res.status, body: (await res.json()) as Record<string, string> };
-}
 
 async function currentKey(server: TestServer, connectionId: string): Promise<{ id: string; key: string }> {
   const row = await server.services.store.db
@@ -72,7 +45,11 @@ for (const kind of ['sqlite', 'postgres'] as const) {
       const tokenBefore = provider.saved?.access_token;
       const codeBefore = provider.lastCode;
       const oldKey = await currentKey(server, before.connectionId as string);
-      assert.equal(await mcpStatus(server, oldKey.key), 200, 'the API key itself is accepted as a bearer');
+      assert.equal(
+        await mcpStatus(server.base, oldKey.key, 'initialize'),
+        200,
+        'the API key itself is accepted as a bearer',
+      );
 
       const view = await regenerateKey(server.services, before.connectionId as string, {
         label: 'admin@example.com',
@@ -84,12 +61,12 @@ for (const kind of ['sqlite', 'postgres'] as const) {
       assert.equal(afterRegen.apiKeyPrefix, view.apiKeyPrefix, 'whoami shows the new prefix at once');
       assert.equal(provider.saved?.access_token, tokenBefore, 'no new token was needed');
       assert.equal(provider.lastCode, codeBefore, 'no new authorization happened');
-      assert.equal(await mcpStatus(server, oldKey.key), 401, 'the old key is refused');
+      assert.equal(await mcpStatus(server.base, oldKey.key, 'initialize'), 401, 'the old key is refused');
       const newKey = await currentKey(server, before.connectionId as string);
-      assert.equal(await mcpStatus(server, newKey.key), 200, 'the new key works');
+      assert.equal(await mcpStatus(server.base, newKey.key, 'initialize'), 200, 'the new key works');
 
       const refreshed = await refreshGrant(
-        server,
+        server.base,
         provider.info?.client_id as string,
         provider.saved?.refresh_token as string,
       );
@@ -101,7 +78,7 @@ for (const kind of ['sqlite', 'postgres'] as const) {
         .where('connection_id', '=', before.connectionId as string)
         .executeTakeFirstOrThrow();
       assert.equal(minted.api_key_id, newKey.id, 'the refreshed access token is minted under the new key');
-      assert.equal(await mcpStatus(server, refreshed.body.access_token as string), 200);
+      assert.equal(await mcpStatus(server.base, refreshed.body.access_token as string, 'initialize'), 200);
       await client.close();
     });
 
@@ -125,9 +102,17 @@ for (const kind of ['sqlite', 'postgres'] as const) {
       assert.equal(revoked.revokedBy, 'admin@example.com');
       assert.ok(revoked.revokedAt);
 
-      assert.equal(await mcpStatus(server, tokens.access_token), 401, 'the access token dies at once');
-      assert.equal(await mcpStatus(server, key.key), 401, 'the API key dies at once');
-      const refused = await refreshGrant(server, provider.info?.client_id as string, tokens.refresh_token);
+      assert.equal(
+        await mcpStatus(server.base, tokens.access_token, 'initialize'),
+        401,
+        'the access token dies at once',
+      );
+      assert.equal(await mcpStatus(server.base, key.key, 'initialize'), 401, 'the API key dies at once');
+      const refused = await refreshGrant(
+        server.base,
+        provider.info?.client_id as string,
+        tokens.refresh_token,
+      );
       assert.equal(refused.status, 400);
       assert.equal(refused.body.error, 'invalid_grant');
 

@@ -180,3 +180,50 @@ export function pkce(): { verifier: string; challenge: string } {
   const verifier = randomBytes(32).toString('base64url');
   return { verifier, challenge: createHash('sha256').update(verifier).digest('base64url') };
 }
+
+const MCP_BODIES = {
+  initialize: {
+    jsonrpc: '2.0',
+    id: 1,
+    method: 'initialize',
+    params: {
+      protocolVersion: '2025-06-18',
+      capabilities: {},
+      clientInfo: { name: 'probe', version: '1.0.0' },
+    },
+  },
+  whoami: { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'whoami', arguments: {} } },
+} as const;
+
+/** The status POST /mcp answers for a bearer credential (access token or API key), as a client would send it. */
+export async function mcpStatus(
+  base: string,
+  bearer: string,
+  request: keyof typeof MCP_BODIES = 'whoami',
+): Promise<number> {
+  const res = await fetch(new URL('/mcp', base), {
+    method: 'POST',
+    headers: {
+      authorization: `Bearer ${bearer}`,
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+    },
+    body: JSON.stringify(MCP_BODIES[request]),
+  });
+  await res.arrayBuffer();
+  return res.status;
+}
+
+/** A refresh_token grant for a public client, as the SDK client sends it. */
+export async function refreshGrant(base: string, clientId: string, refreshToken: string) {
+  const res = await fetch(new URL('/token', base), {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({
+      grant_type: 'refresh_token',
+      refresh_token: refreshToken,
+      client_id: clientId,
+    }),
+  });
+  return { status: res.status, body: (await res.json()) as Record<string, string> };
+}

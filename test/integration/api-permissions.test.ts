@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { apiKeyFor } from '../../src/services/api-keys.js';
-import { addUser, authorizeInBrowser, Browser, pkce, whoami } from '../helpers/flow.js';
+import { addUser, authorizeInBrowser, Browser, mcpStatus, pkce, whoami } from '../helpers/flow.js';
 import { postgresSkip, startTestServer, type TestServer } from '../helpers/server.js';
 
 /** SPEC §7: a connection in JSON has exactly these fields. */
@@ -113,32 +113,6 @@ function postApi(browser: Browser, path: string, headers: Record<string, string>
     headers: { origin: new URL(browser.base).origin, 'content-type': 'application/json', ...headers },
     body: '{}',
   });
-}
-
-const INITIALIZE = {
-  jsonrpc: '2.0',
-  id: 1,
-  method: 'initialize',
-  params: {
-    protocolVersion: '2025-06-18',
-    capabilities: {},
-    clientInfo: { name: 'probe', version: '1.0.0' },
-  },
-};
-
-/** The status POST /mcp answers for a bearer credential. */
-async function mcpStatus(server: TestServer, bearer: string): Promise<number> {
-  const res = await fetch(new URL('/mcp', server.base), {
-    method: 'POST',
-    headers: {
-      authorization: `Bearer ${bearer}`,
-      'content-type': 'application/json',
-      accept: 'application/json, text/event-stream',
-    },
-    body: JSON.stringify(INITIALIZE),
-  });
-  await res.arrayBuffer();
-  return res.status;
 }
 
 /** Calls whoami with a bearer credential through the official SDK client. */
@@ -315,7 +289,7 @@ for (const kind of ['sqlite', 'postgres'] as const) {
         }
       }
       assert.equal((await listed(target.id)).status, 'active', 'nothing changed');
-      assert.equal(await mcpStatus(server, target.accessToken), 200);
+      assert.equal(await mcpStatus(server.base, target.accessToken, 'initialize'), 200);
     });
 
     for (const role of ROLES) {
@@ -450,7 +424,7 @@ for (const kind of ['sqlite', 'postgres'] as const) {
           assert.ok(Math.abs(Date.parse(body.revokedAt as string) - Date.now()) < 60_000, 'revokedAt is now');
           target.status = 'revoked';
           // SPEC §4: the client's next request gets 401 and its refresh fails.
-          assert.equal(await mcpStatus(server, target.accessToken), 401);
+          assert.equal(await mcpStatus(server.base, target.accessToken, 'initialize'), 401);
           const refresh = await fetch(new URL('/token', server.base), {
             method: 'POST',
             headers: { 'content-type': 'application/x-www-form-urlencoded' },
@@ -488,7 +462,7 @@ for (const kind of ['sqlite', 'postgres'] as const) {
           const target = await makeConnection('viewer', `Regenerate target of ${role}`);
           const before = await listed(target.id);
           const oldKey = await currentKey(server, target.id);
-          assert.equal(await mcpStatus(server, oldKey), 200, 'the old key works before');
+          assert.equal(await mcpStatus(server.base, oldKey, 'initialize'), 200, 'the old key works before');
           const res = await postApi(browsers[role], `/api/mcp-connections/${target.id}/regenerate-key`);
           assert.equal(res.status, 200);
           const text = await res.text();
@@ -504,8 +478,8 @@ for (const kind of ['sqlite', 'postgres'] as const) {
           assert.ok(!text.includes(newKey) && !text.includes(oldKey), 'the full key is never returned');
           assert.deepEqual(await listed(target.id), body);
           // SPEC §4: the old key is refused at once, the client's token keeps working with the new key.
-          assert.equal(await mcpStatus(server, oldKey), 401);
-          assert.equal(await mcpStatus(server, newKey), 200);
+          assert.equal(await mcpStatus(server.base, oldKey, 'initialize'), 401);
+          assert.equal(await mcpStatus(server.base, newKey, 'initialize'), 200);
           assert.equal((await whoamiWith(server, target.accessToken)).apiKeyPrefix, body.apiKeyPrefix);
           const audit = await auditRows(server, target.id);
           assert.deepEqual(audit.at(-1), {
@@ -544,7 +518,7 @@ for (const kind of ['sqlite', 'postgres'] as const) {
           }
           assert.deepEqual(await listed(target.id), before);
           assert.deepEqual(await auditRows(server, target.id), auditBefore);
-          assert.equal(await mcpStatus(server, target.accessToken), 200);
+          assert.equal(await mcpStatus(server.base, target.accessToken, 'initialize'), 200);
         });
       }
     }
@@ -579,7 +553,11 @@ for (const kind of ['sqlite', 'postgres'] as const) {
       }
       assert.deepEqual(await listed(target.id), before, 'the connection is unchanged');
       assert.deepEqual(await auditRows(server, target.id), auditBefore, 'nothing was audited');
-      assert.equal(await mcpStatus(server, target.accessToken), 200, 'its token still works');
+      assert.equal(
+        await mcpStatus(server.base, target.accessToken, 'initialize'),
+        200,
+        'its token still works',
+      );
     });
 
     test('bad query input answers 400 with a message naming the field', { skip }, async () => {

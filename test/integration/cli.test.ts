@@ -4,7 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { apiKeyFor } from '../../src/services/api-keys.js';
-import { Browser, connectSdkClient, TestOAuthProvider, whoami } from '../helpers/flow.js';
+import { Browser, connectSdkClient, mcpStatus, TestOAuthProvider, whoami } from '../helpers/flow.js';
 import {
   createTestDatabase,
   postgresSkip,
@@ -87,32 +87,6 @@ function fails(run: Run, pattern: RegExp, what: string): void {
   assert.match(text, /^waxseal: /, what);
   assert.match(text, pattern, what);
   assert.ok(!/\bat .+:\d+:\d+\)?$/m.test(run.stderr), `${what} prints no stack trace`);
-}
-
-const INITIALIZE = {
-  jsonrpc: '2.0',
-  id: 1,
-  method: 'initialize',
-  params: {
-    protocolVersion: '2025-06-18',
-    capabilities: {},
-    clientInfo: { name: 'probe', version: '1.0.0' },
-  },
-};
-
-/** The status POST /mcp answers for a bearer credential. */
-async function mcpStatus(server: TestServer, bearer: string): Promise<number> {
-  const res = await fetch(new URL('/mcp', server.base), {
-    method: 'POST',
-    headers: {
-      authorization: `Bearer ${bearer}`,
-      'content-type': 'application/json',
-      accept: 'application/json, text/event-stream',
-    },
-    body: JSON.stringify(INITIALIZE),
-  });
-  await res.arrayBuffer();
-  return res.status;
 }
 
 const pgSkip = await postgresSkip();
@@ -419,7 +393,11 @@ for (const kind of ['sqlite', 'postgres'] as const) {
       const victim = sdk[0] as (typeof sdk)[number];
       const token = victim.provider.saved?.access_token as string;
       const refreshToken = victim.provider.saved?.refresh_token as string;
-      assert.equal(await mcpStatus(server, token), 200, 'the token works (and is cached) before');
+      assert.equal(
+        await mcpStatus(server.base, token, 'initialize'),
+        200,
+        'the token works (and is cached) before',
+      );
       const keyRow = await server.services.store.db
         .selectFrom('connections as c')
         .innerJoin('api_keys as k', 'k.id', 'c.current_api_key_id')
@@ -427,13 +405,13 @@ for (const kind of ['sqlite', 'postgres'] as const) {
         .where('c.id', '=', victim.id)
         .executeTakeFirstOrThrow();
       const key = apiKeyFor(server.services, keyRow.key_ref);
-      assert.equal(await mcpStatus(server, key), 200, 'the API key works before');
+      assert.equal(await mcpStatus(server.base, key, 'initialize'), 200, 'the API key works before');
 
       const out = ok(await cli(env, 'connections', 'revoke', victim.id), 'revoke');
       assert.match(out, new RegExp(`^revoked ${victim.id}\\b.*\\n$`));
       // SPEC §1: honoured by the running server at once — no waiting.
-      assert.equal(await mcpStatus(server, token), 401);
-      assert.equal(await mcpStatus(server, key), 401);
+      assert.equal(await mcpStatus(server.base, token, 'initialize'), 401);
+      assert.equal(await mcpStatus(server.base, key, 'initialize'), 401);
       const refresh = await fetch(new URL('/token', server.base), {
         method: 'POST',
         headers: { 'content-type': 'application/x-www-form-urlencoded' },

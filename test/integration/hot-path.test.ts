@@ -5,27 +5,8 @@ import { loadConfig } from '../../src/config.js';
 import { openServices } from '../../src/server.js';
 import { regenerateKey, revokeConnection } from '../../src/services/connections.js';
 import type { Services } from '../../src/services/context.js';
-import { addUser, connectSdkClient, TestOAuthProvider, whoami } from '../helpers/flow.js';
+import { addUser, connectSdkClient, mcpStatus, TestOAuthProvider, whoami } from '../helpers/flow.js';
 import { postgresSkip, startTestServer, type TestServer } from '../helpers/server.js';
-
-async function mcpWhoamiStatus(server: TestServer, token: string): Promise<number> {
-  const res = await fetch(`${server.base}/mcp`, {
-    method: 'POST',
-    headers: {
-      authorization: `Bearer ${token}`,
-      'content-type': 'application/json',
-      accept: 'application/json, text/event-stream',
-    },
-    body: JSON.stringify({
-      jsonrpc: '2.0',
-      id: 1,
-      method: 'tools/call',
-      params: { name: 'whoami', arguments: {} },
-    }),
-  });
-  await res.arrayBuffer();
-  return res.status;
-}
 
 async function waitForStatus(
   server: TestServer,
@@ -35,7 +16,7 @@ async function waitForStatus(
 ): Promise<number> {
   const start = Date.now();
   while (Date.now() - start < withinMs) {
-    if ((await mcpWhoamiStatus(server, token)) === status) return Date.now() - start;
+    if ((await mcpStatus(server.base, token)) === status) return Date.now() - start;
     await new Promise((r) => setTimeout(r, 5));
   }
   throw new Error(`status ${status} not seen within ${withinMs} ms`);
@@ -80,7 +61,7 @@ for (const kind of ['sqlite', 'postgres'] as const) {
     test('a revocation made by another process is honoured by this server', { skip }, async () => {
       const { client, provider, me } = await connect('Revoked elsewhere');
       const token = provider.saved?.access_token as string;
-      assert.equal(await mcpWhoamiStatus(server, token), 200);
+      assert.equal(await mcpStatus(server.base, token), 200);
       await revokeConnection(other, me.connectionId as string, { label: 'CLI' });
       // SQLite: the very next request; PostgreSQL: as soon as NOTIFY arrives.
       const waited = await waitForStatus(server, token, 401, kind === 'sqlite' ? 1 : 1000);

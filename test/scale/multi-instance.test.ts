@@ -6,7 +6,15 @@ import { loadConfig } from '../../src/config.js';
 import { openServices } from '../../src/server.js';
 import type { Services } from '../../src/services/context.js';
 import { createUser } from '../../src/services/users.js';
-import { Browser, connectSdkClient, PASSWORD, TestOAuthProvider, whoami } from '../helpers/flow.js';
+import {
+  Browser,
+  connectSdkClient,
+  mcpStatus,
+  PASSWORD,
+  refreshGrant,
+  TestOAuthProvider,
+  whoami,
+} from '../helpers/flow.js';
 import {
   type Balancer,
   type DatabaseGate,
@@ -25,38 +33,6 @@ import {
 } from '../helpers/server.js';
 
 const skip = await postgresSkip();
-
-async function mcpStatus(base: string, bearer: string): Promise<number> {
-  const res = await fetch(`${base}/mcp`, {
-    method: 'POST',
-    headers: {
-      authorization: `Bearer ${bearer}`,
-      'content-type': 'application/json',
-      accept: 'application/json, text/event-stream',
-    },
-    body: JSON.stringify({
-      jsonrpc: '2.0',
-      id: 1,
-      method: 'tools/call',
-      params: { name: 'whoami', arguments: {} },
-    }),
-  });
-  await res.arrayBuffer();
-  return res.status;
-}
-
-async function refreshAt(base: string, clientId: string, refreshToken: string) {
-  const res = await fetch(`${base}/token`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({
-      grant_type: 'refresh_token',
-      refresh_token: refreshToken,
-      client_id: clientId,
-    }),
-  });
-  return { status: res.status, body: (await res.json()) as Record<string, string> };
-}
 
 /** A cluster: N `waxseal serve` processes on one PostgreSQL database behind a round-robin balancer. */
 interface Cluster {
@@ -187,7 +163,7 @@ describe('issue #4 several instances on one PostgreSQL database', { skip }, () =
     const original = provider.saved?.refresh_token as string;
     const results = await Promise.all(
       Array.from({ length: 50 }, (_, i) =>
-        refreshAt(cluster.instances[i % 3]?.url as string, clientId, original),
+        refreshGrant(cluster.instances[i % 3]?.url as string, clientId, original),
       ),
     );
     for (const r of results) assert.ok(r.status === 200 || r.status === 400, `status ${r.status}`);
@@ -208,8 +184,8 @@ describe('issue #4 several instances on one PostgreSQL database', { skip }, () =
     assert.equal(working.length, 1, 'at most one access token per surviving rotation works');
     const survivor = working[0]?.body.refresh_token as string;
     // Reuse detection: use the survivor, then present the original again → theft → revoked.
-    assert.equal((await refreshAt(cluster.balancer.url, clientId, survivor)).status, 200);
-    const replay = await refreshAt(cluster.balancer.url, clientId, original);
+    assert.equal((await refreshGrant(cluster.balancer.url, clientId, survivor)).status, 200);
+    const replay = await refreshGrant(cluster.balancer.url, clientId, original);
     assert.equal(replay.status, 400);
     assert.equal(replay.body.error, 'invalid_grant');
     const conn = await cluster.admin.store.db
@@ -247,7 +223,7 @@ describe('issue #4 PostgreSQL going away and coming back', { skip }, () => {
     const started = Date.now();
     const ready = await fetch(`${a.url}/readyz`);
     assert.equal(ready.status, 503);
-    const refreshed = await refreshAt(a.url, clientId, provider.saved?.refresh_token as string);
+    const refreshed = await refreshGrant(a.url, clientId, provider.saved?.refresh_token as string);
     assert.equal(refreshed.status, 503);
     assert.equal(refreshed.body.error, 'temporarily_unavailable');
     // Without its listener an instance cannot vouch for its cache: it answers 503, never a stale 200.
