@@ -21,7 +21,8 @@ export interface ConnectionEntry {
   userEmail: string;
   role: string;
   apiKeyId: string;
-  apiKeyRef: string;
+  /** The full current key, derived once when the entry is loaded; kept in memory only. */
+  apiKey: string;
   apiKeyPrefix: string;
 }
 

@@ -7,7 +7,7 @@ import { InvalidGrant, InvalidScope, InvalidTarget } from '../domain/errors.js';
 import { type RefreshState, rotationFor } from '../domain/rotation.js';
 import { newToken, safeEqual, sha256, TOKEN_PREFIX } from '../domain/secrets.js';
 import type { Db } from '../store/db.js';
-import { insertApiKey } from './api-keys.js';
+import { apiKeyFor, insertApiKey } from './api-keys.js';
 import { audit } from './audit.js';
 import { auditRefresh } from './audit-refresh.js';
 import type { Client } from './clients.js';
@@ -467,25 +467,8 @@ export async function loadConnection(s: Services, id: string): Promise<Connectio
         userEmail: row.email,
         role: row.role,
         apiKeyId: row.key_id,
-        apiKeyRef: row.key_ref,
+        apiKey: apiKeyFor(s, row.key_ref),
         apiKeyPrefix: row.key_prefix,
       }
     : null;
-}
-
-/** Removes expired codes, requests, sessions and old invalidations; run periodically. */
-export async function sweepExpired(s: Services): Promise<void> {
-  const at = s.clock.now();
-  const db = s.store.db;
-  await db
-    .deleteFrom('authorization_codes')
-    .where('expires_at', '<', at - LIFETIMES.refreshToken)
-    .execute();
-  await db.deleteFrom('authorization_requests').where('expires_at', '<', at).execute();
-  await db.deleteFrom('browser_sessions').where('expires_at', '<', at).execute();
-  await db.deleteFrom('signin_challenges').where('expires_at', '<', at).execute();
-  await db
-    .deleteFrom('invalidations')
-    .where('at', '<', at - LIFETIMES.browserSession)
-    .execute();
 }

@@ -1,5 +1,4 @@
 import type { FetchLike } from '@modelcontextprotocol/sdk/shared/transport.js';
-import { apiKeyFor } from '../services/api-keys.js';
 import type { Services } from '../services/context.js';
 import { loadConnection } from '../services/tokens.js';
 import type { HttpUpstream } from './config.js';
@@ -14,7 +13,7 @@ import { ConnectionRevoked } from './errors.js';
 export async function currentApiKey(s: Services, connectionId: string): Promise<string> {
   const connection = s.cache.getConnection(connectionId) ?? (await loadConnection(s, connectionId));
   if (connection?.status !== 'active') throw new ConnectionRevoked();
-  return apiKeyFor(s, connection.apiKeyRef);
+  return connection.apiKey;
 }
 
 /** The credential header's value: `Bearer <key>` for Authorization, the bare key for any other header. */

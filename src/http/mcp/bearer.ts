@@ -1,7 +1,6 @@
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import type { NextFunction, Request, Response } from 'express';
 import { MCP_SCOPE } from '../../domain/scopes.js';
-import { apiKeyFor } from '../../services/api-keys.js';
 import type { Services } from '../../services/context.js';
 import { resolveBearer } from '../../services/tokens.js';
 
@@ -65,7 +64,7 @@ export function requireBearer(s: Services) {
     const mcpCaller: McpCaller = {
       user: { id: c.userId, email: c.userEmail, role: c.role },
       connection: { id: c.id, clientName: c.clientName },
-      apiKey: apiKeyFor(s, c.apiKeyRef),
+      apiKey: c.apiKey,
       apiKeyPrefix: c.apiKeyPrefix,
     };
     const auth: AuthInfo = {
