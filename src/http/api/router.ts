@@ -1,15 +1,10 @@
-import express, { type NextFunction, type Request, type Response, Router } from 'express';
+import express, { type Request, Router } from 'express';
 import { z } from 'zod';
-import { BadInput, Forbidden, NotFound, Unauthenticated } from '../../domain/errors.js';
-import { can, PERMISSIONS, type Permission, permissionsOf } from '../../domain/permissions.js';
+import { BadInput, NotFound } from '../../domain/errors.js';
+import { PERMISSIONS, permissionsOf } from '../../domain/permissions.js';
 import { listConnections, regenerateKey, revokeConnection } from '../../services/connections.js';
 import type { Services } from '../../services/context.js';
-import { sessionUser } from '../../services/sessions.js';
-import type { User } from '../../services/users.js';
-import { fromOwnOrigin } from '../origin.js';
-import { cookies, SESSION_COOKIE } from '../support.js';
-
-type ApiRequest = Request & { user?: User };
+import { type ApiRequest, allowed, authenticated, parse, sameOrigin, signedInUser } from './guards.js';
 
 const listQuery = z.object({
   status: z.enum(['active', 'revoked']).optional(),
@@ -53,39 +48,25 @@ export function apiRouter(s: Services): Router {
   const router = Router();
   router.use('/api', express.json({ limit: '16kb' }));
 
-  const authenticated = async (req: ApiRequest, _res: Response, next: NextFunction) => {
-    const user = await sessionUser(s, cookies(req)[SESSION_COOKIE]);
-    if (!user) return next(new Unauthenticated());
-    req.user = user;
-    next();
-  };
-  const allowed = (permission: Permission) => (req: ApiRequest, _res: Response, next: NextFunction) =>
-    next(req.user && can(req.user.role, permission) ? undefined : new Forbidden());
-  // SPEC §7: every state change must come from the dashboard's own origin.
-  const sameOrigin = (req: Request, _res: Response, next: NextFunction) =>
-    next(fromOwnOrigin(s, req) ? undefined : new Forbidden('Cross-site requests are refused'));
+  const signedIn = authenticated(s);
+  const ownOrigin = sameOrigin(s);
   const connectionId = (req: Request): string => {
     const id = String(req.params.id);
     if (!ID.test(id)) throw new NotFound(`No connection with id ${id.slice(0, 64)}`);
     return id;
   };
 
-  router.get('/api/me', authenticated, (req: ApiRequest, res) => {
-    const user = req.user as User;
+  router.get('/api/me', signedIn, (req: ApiRequest, res) => {
+    const user = signedInUser(req);
     res.json({ email: user.email, role: user.role, permissions: permissionsOf(user.role) });
   });
 
   router.get(
     '/api/mcp-connections',
-    authenticated,
+    signedIn,
     allowed(PERMISSIONS.MCP_CONNECTIONS_READ),
     async (req: ApiRequest, res) => {
-      const parsed = listQuery.safeParse(req.query);
-      if (!parsed.success) {
-        const issue = parsed.error.issues[0];
-        throw new BadInput(`${issue?.path.join('.') || 'query'}: ${issue?.message ?? 'invalid'}`);
-      }
-      const { status, q, limit, cursor } = parsed.data;
+      const { status, q, limit, cursor } = parse(listQuery, req.query, 'query');
       const page = await listConnections(s, {
         status,
         q: q?.trim() || undefined,
@@ -102,21 +83,21 @@ export function apiRouter(s: Services): Router {
 
   router.post(
     '/api/mcp-connections/:id/revoke',
-    sameOrigin,
-    authenticated,
+    ownOrigin,
+    signedIn,
     allowed(PERMISSIONS.MCP_CONNECTIONS_REVOKE),
     async (req: ApiRequest, res) => {
-      res.json(await revokeConnection(s, connectionId(req), { label: (req.user as User).email }));
+      res.json(await revokeConnection(s, connectionId(req), { label: signedInUser(req).email }));
     },
   );
 
   router.post(
     '/api/mcp-connections/:id/regenerate-key',
-    sameOrigin,
-    authenticated,
+    ownOrigin,
+    signedIn,
     allowed(PERMISSIONS.MCP_CONNECTIONS_REVOKE),
     async (req: ApiRequest, res) => {
-      res.json(await regenerateKey(s, connectionId(req), { label: (req.user as User).email }));
+      res.json(await regenerateKey(s, connectionId(req), { label: signedInUser(req).email }));
     },
   );
 
