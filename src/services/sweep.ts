@@ -1,4 +1,4 @@
-import { HOUR } from '../domain/clock.js';
+import { HOUR, LIFETIMES } from '../domain/clock.js';
 import type { Services } from './context.js';
 
 /**
@@ -53,4 +53,21 @@ export async function sweepRateLimits(s: Services): Promise<number> {
     .where('window_start', '<', s.clock.now() - longest)
     .executeTakeFirst();
   return Number(result.numDeletedRows);
+}
+
+/** Removes expired codes, requests, sessions and old invalidations; run periodically. */
+export async function sweepExpired(s: Services): Promise<void> {
+  const at = s.clock.now();
+  const db = s.store.db;
+  await db
+    .deleteFrom('authorization_codes')
+    .where('expires_at', '<', at - LIFETIMES.refreshToken)
+    .execute();
+  await db.deleteFrom('authorization_requests').where('expires_at', '<', at).execute();
+  await db.deleteFrom('browser_sessions').where('expires_at', '<', at).execute();
+  await db.deleteFrom('signin_challenges').where('expires_at', '<', at).execute();
+  await db
+    .deleteFrom('invalidations')
+    .where('at', '<', at - LIFETIMES.browserSession)
+    .execute();
 }
