@@ -54,6 +54,8 @@ export function createApp(s: Services, options: { tools?: RegisterTools[]; mcp?:
   app.get('/assets/waxseal.css', (_req, res) => {
     res.type('css').set('Cache-Control', 'public, max-age=3600').send(STYLESHEET);
   });
+  // /mcp first: the hot path should not walk every other router to reach its own.
+  app.use(mcpRouter(s, options.tools, options.mcp));
   app.use(healthRouter(s, metrics.registry, options.mcp?.report));
   app.use(metadataRouter(s));
   app.use(abuseLimits(s));
@@ -64,7 +66,6 @@ export function createApp(s: Services, options: { tools?: RegisterTools[]; mcp?:
   app.use(introspectRouter(s));
   app.use(signinRouter(s));
   app.use(setupRouter(s));
-  app.use(mcpRouter(s, options.tools, options.mcp));
   // Before apiRouter, whose catch-all answers 404 for any other /api path.
   app.use(configRouter(s));
   app.use(membersRouter(s));

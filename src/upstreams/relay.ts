@@ -98,6 +98,8 @@ export class Relay {
    */
   async acceptAnswers(connectionId: string, body: unknown): Promise<{ rest: unknown; unknown: number }> {
     const messages = Array.isArray(body) ? body : [body];
+    // Almost every POST holds requests only: no schema parse for those (the SDK parses them anyway).
+    if (!messages.some(looksLikeAnswer)) return { rest: body, unknown: 0 };
     const parsed = messages.map((m) => JSONRPCMessageSchema.safeParse(m));
     if (parsed.some((p) => !p.success)) return { rest: body, unknown: 0 };
     const answers = messages.filter(
@@ -156,6 +158,11 @@ export class Relay {
   }
 }
 
+/** A JSON-RPC response (result or error, no method): what a client POSTs to answer a server's request. */
+function looksLikeAnswer(m: unknown): boolean {
+  return typeof m === 'object' && m !== null && !('method' in m) && ('result' in m || 'error' in m);
+}
+
 /** The downstream transport with relay ids on outgoing requests; everything else passes untouched. */
 class RelayedTransport extends WrappedTransport {
   /** Original id → wire id of this transport's requests still waiting. */
@@ -170,6 +177,8 @@ class RelayedTransport extends WrappedTransport {
   }
 
   override async send(message: JSONRPCMessage, options?: TransportSendOptions): Promise<void> {
+    // Responses, the bulk of what is sent, carry no method: they pass without schema checks.
+    if (!('method' in message)) return this.inner.send(message, options);
     if (isJSONRPCRequest(message)) {
       const original = message.id;
       const wire = await this.relay.register(this.connectionId, (answer) => {
