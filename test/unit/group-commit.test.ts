@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { type FileHandle, open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -9,7 +10,8 @@ import { openStore, type Store } from '../../src/store/db.js';
 
 /**
  * store/group-commit.ts: the writes of one event-loop turn share one SQLite
- * transaction and one fsync, and nobody hears "done" before that COMMIT.
+ * transaction and one fsync, and nobody hears "done" before that COMMIT and
+ * an fsync of the WAL after it.
  */
 describe('SQLite group commit (issue #5)', () => {
   let dir: string;
@@ -89,6 +91,41 @@ describe('SQLite group commit (issue #5)', () => {
     );
     assert.equal(committed('dup').n, 1);
     assert.equal(committed('after-dup').n, 1);
+  });
+
+  test('a write is acknowledged only after an fsync of the WAL that started after its COMMIT', async () => {
+    // Hold every fdatasync until released, and note what had been committed when each began.
+    const probe = await open(join(dir, 'probe'), 'w');
+    const proto = Object.getPrototypeOf(probe) as FileHandle;
+    await probe.close();
+    const original = proto.datasync;
+    const syncs: { sawCommitted: boolean; release(): void }[] = [];
+    proto.datasync = async function (this: FileHandle) {
+      await new Promise<void>((release) =>
+        syncs.push({ sawCommitted: committed('synced').n === 1, release }),
+      );
+      return original.call(this);
+    };
+    try {
+      let acknowledged = false;
+      const write = insert('synced')(store.db).then(() => {
+        acknowledged = true;
+      });
+      for (let waited = 0; syncs.length === 0 && waited < 2000; waited += 5) {
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      assert.equal(syncs.length > 0, true, 'the WAL was fsynced');
+      assert.equal(committed('synced').n, 1, 'committed (visible) before its fsync');
+      assert.equal(syncs[0]?.sawCommitted, true, 'the fsync began after the COMMIT');
+      await new Promise((r) => setTimeout(r, 50));
+      assert.equal(acknowledged, false, 'not acknowledged while its fsync runs');
+      for (const s of syncs) s.release();
+      await write;
+      assert.equal(acknowledged, true);
+    } finally {
+      proto.datasync = original;
+      for (const s of syncs) s.release();
+    }
   });
 
   test('the data survives closing and reopening the file', async () => {
