@@ -3,6 +3,7 @@ import { InvalidClient, InvalidClientMetadata, InvalidRedirectUri } from '../dom
 import { redirectUriProblem } from '../domain/redirect-uris.js';
 import { KNOWN_SCOPES } from '../domain/scopes.js';
 import { newToken, safeEqual, sha256, TOKEN_PREFIX } from '../domain/secrets.js';
+import { prepared } from '../store/prepared.js';
 import { ClientMetadataError, clientFromMetadataDocument, isMetadataDocumentUrl } from './client-metadata.js';
 import { newId, type Services } from './context.js';
 
@@ -107,14 +108,15 @@ export async function registerClient(s: Services, body: unknown): Promise<Record
  * the client its metadata document describes. A broken document throws
  * ClientMetadataError, which callers turn into their own errors.
  */
+/** Compiled once (store/prepared.ts): every /token request looks its client up. */
+const clientById = prepared((db, p: { clientId: string }) =>
+  db.selectFrom('oauth_clients').selectAll().where('client_id', '=', p.clientId),
+);
+
 export async function findClient(s: Services, clientId: string): Promise<Client | null> {
   if (!clientId || clientId.length > 2000) return null;
   if (isMetadataDocumentUrl(clientId)) return clientFromMetadataDocument(s, clientId);
-  const row = await s.store.db
-    .selectFrom('oauth_clients')
-    .selectAll()
-    .where('client_id', '=', clientId)
-    .executeTakeFirst();
+  const row = (await clientById(s.store.db, { clientId })).rows[0];
   if (!row) return null;
   return {
     clientId: row.client_id,

@@ -1,4 +1,5 @@
 import { sql } from 'kysely';
+import { prepared } from '../store/prepared.js';
 import type { Services } from './context.js';
 
 /**
@@ -10,23 +11,29 @@ export async function hit(s: Services, key: string, windowMs: number): Promise<n
   return (await count(s, key, windowMs)).count;
 }
 
+/** One hit on a counter, in one statement; compiled once (store/prepared.ts): it runs on every /token request. */
+const countHit = prepared((db, p: { key: string; at: number; expired: number }) =>
+  db
+    .insertInto('rate_limits')
+    .values({ key: p.key, window_start: p.at, count: 1 })
+    .onConflict((oc) =>
+      oc.column('key').doUpdateSet({
+        count: sql`case when rate_limits.window_start <= ${p.expired} then 1 else rate_limits.count + 1 end`,
+        window_start: sql`case when rate_limits.window_start <= ${p.expired} then ${p.at} else rate_limits.window_start end`,
+      }),
+    )
+    .returning(['count', 'window_start']),
+);
+
 async function count(
   s: Services,
   key: string,
   windowMs: number,
 ): Promise<{ count: number; windowStart: number }> {
   const at = s.clock.now();
-  const row = await s.store.db
-    .insertInto('rate_limits')
-    .values({ key, window_start: at, count: 1 })
-    .onConflict((oc) =>
-      oc.column('key').doUpdateSet({
-        count: sql`case when rate_limits.window_start <= ${at - windowMs} then 1 else rate_limits.count + 1 end`,
-        window_start: sql`case when rate_limits.window_start <= ${at - windowMs} then ${at} else rate_limits.window_start end`,
-      }),
-    )
-    .returning(['count', 'window_start'])
-    .executeTakeFirstOrThrow();
+  const { rows } = await countHit(s.store.db, { key, at, expired: at - windowMs });
+  const row = rows[0];
+  if (!row) throw new Error('the rate-limit counter returned no row');
   return { count: Number(row.count), windowStart: Number(row.window_start) };
 }
 

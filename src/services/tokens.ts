@@ -1,15 +1,14 @@
 import { createHash } from 'node:crypto';
-import { sql } from 'kysely';
 import { recordInvalidation } from '../cache/invalidation.js';
 import type { ConnectionEntry, TokenEntry } from '../cache/token-cache.js';
 import { LIFETIMES } from '../domain/clock.js';
-import { InvalidGrant, InvalidScope, InvalidTarget } from '../domain/errors.js';
-import { type RefreshState, rotationFor } from '../domain/rotation.js';
+import { InvalidGrant, InvalidTarget } from '../domain/errors.js';
 import { newToken, safeEqual, sha256, TOKEN_PREFIX } from '../domain/secrets.js';
 import type { Db } from '../store/db.js';
+import { prepared } from '../store/prepared.js';
+import type { Database } from '../store/schema.js';
 import { apiKeyFor, insertApiKey } from './api-keys.js';
 import { audit } from './audit.js';
-import { auditRefresh } from './audit-refresh.js';
 import type { Client } from './clients.js';
 import { revokeInTransaction } from './connections.js';
 import { newId, type Services } from './context.js';
@@ -34,7 +33,33 @@ export function checkResource(s: Services, resource: string | undefined): string
   return canonical;
 }
 
-async function issuePair(
+const insertRefreshToken = prepared((db, p: Database['refresh_tokens']) =>
+  db.insertInto('refresh_tokens').values({
+    id: p.id,
+    token_hash: p.token_hash,
+    connection_id: p.connection_id,
+    state: p.state,
+    created_at: p.created_at,
+    expires_at: p.expires_at,
+  }),
+);
+
+const insertAccessToken = prepared((db, p: Database['access_tokens']) =>
+  db.insertInto('access_tokens').values({
+    token_hash: p.token_hash,
+    connection_id: p.connection_id,
+    refresh_token_id: p.refresh_token_id,
+    api_key_id: p.api_key_id,
+    scopes: p.scopes,
+    resource: p.resource,
+    created_at: p.created_at,
+    expires_at: p.expires_at,
+    revoked_at: p.revoked_at,
+  }),
+);
+
+/** A new refresh token and access token for a connection, stored as hashes (SPEC §2). */
+export async function issuePair(
   s: Services,
   tx: Db,
   connectionId: string,
@@ -46,31 +71,25 @@ async function issuePair(
   const refresh = newToken(TOKEN_PREFIX.refresh, s.random);
   const access = newToken(TOKEN_PREFIX.access, s.random);
   const refreshId = newId(s.random);
-  await tx
-    .insertInto('refresh_tokens')
-    .values({
-      id: refreshId,
-      token_hash: sha256(refresh),
-      connection_id: connectionId,
-      state: 'current',
-      created_at: at,
-      expires_at: at + LIFETIMES.refreshToken,
-    })
-    .execute();
-  await tx
-    .insertInto('access_tokens')
-    .values({
-      token_hash: sha256(access),
-      connection_id: connectionId,
-      refresh_token_id: refreshId,
-      api_key_id: apiKeyId,
-      scopes: scopes.join(' '),
-      resource,
-      created_at: at,
-      expires_at: at + LIFETIMES.accessToken,
-      revoked_at: null,
-    })
-    .execute();
+  await insertRefreshToken(tx, {
+    id: refreshId,
+    token_hash: sha256(refresh),
+    connection_id: connectionId,
+    state: 'current',
+    created_at: at,
+    expires_at: at + LIFETIMES.refreshToken,
+  });
+  await insertAccessToken(tx, {
+    token_hash: sha256(access),
+    connection_id: connectionId,
+    refresh_token_id: refreshId,
+    api_key_id: apiKeyId,
+    scopes: scopes.join(' '),
+    resource,
+    created_at: at,
+    expires_at: at + LIFETIMES.accessToken,
+    revoked_at: null,
+  });
   return {
     access_token: access,
     token_type: 'Bearer',
@@ -193,128 +212,6 @@ export async function exchangeCode(s: Services, client: Client, input: CodeExcha
     return { tokens };
   });
   if ('revoked' in outcome && outcome.revoked) s.cache.invalidate('connection', outcome.revoked);
-  if (outcome.error) throw outcome.error;
-  return outcome.tokens as TokenResponse;
-}
-
-export interface RefreshInput {
-  refreshToken: string;
-  scope: string | undefined;
-  resource: string | undefined;
-}
-
-/**
- * The refresh_token grant with rotation (SPEC §2, RFC 9700 §4.14.2). Serialised
- * per connection (row lock on PostgreSQL, the write lock on SQLite) so that any
- * number of concurrent refreshes on any number of instances leave exactly one
- * current refresh token plus its grace predecessor.
- */
-export async function refresh(s: Services, client: Client, input: RefreshInput): Promise<TokenResponse> {
-  const hash = sha256(input.refreshToken);
-  const outcome = await s.store.transact(async (tx) => {
-    const at = s.clock.now();
-    // A refresh token never moves to another connection: its connection is found
-    // and locked first, and the token's state is read under that lock.
-    const connQuery = tx
-      .selectFrom('connections')
-      .selectAll()
-      .where('id', '=', (eb) =>
-        eb.selectFrom('refresh_tokens').select('connection_id').where('token_hash', '=', hash),
-      );
-    const conn = await (s.store.dialect === 'postgres'
-      ? connQuery.forUpdate()
-      : connQuery
-    ).executeTakeFirst();
-    if (!conn) return { error: new InvalidGrant('The refresh token is invalid') };
-    const connectionId = conn.id;
-    if (conn.client_id !== client.clientId) {
-      return { error: new InvalidGrant('The refresh token was issued to another client') };
-    }
-    if (conn.status !== 'active') return { error: new InvalidGrant('This connection has been revoked') };
-    // The presented token and the connection's current one, in one read.
-    const rows = await tx
-      .selectFrom('refresh_tokens')
-      .select(['id', 'token_hash', 'state', 'expires_at'])
-      .where((eb) =>
-        eb.or([
-          eb('token_hash', '=', hash),
-          eb.and([eb('connection_id', '=', connectionId), eb('state', '=', 'current')]),
-        ]),
-      )
-      .execute();
-    const token = rows.find((r) => r.token_hash === hash);
-    const current = rows.find((r) => r.state === 'current');
-    if (!token) return { error: new InvalidGrant('The refresh token is invalid') };
-    const decision = rotationFor(token.state as RefreshState, token.id === current?.id);
-    if (decision.kind === 'reuse') {
-      await revokeInTransaction(
-        s,
-        tx,
-        connectionId,
-        { label: 'Waxseal (refresh token reused)' },
-        'refresh reuse',
-      );
-      await audit(tx, at, 'Waxseal', 'connection.refresh_reuse', connectionId);
-      return { error: new InvalidGrant('The refresh token was already used'), revoked: connectionId };
-    }
-    if (decision.kind === 'dead') return { error: new InvalidGrant('The refresh token is no longer valid') };
-    if (token.expires_at <= at) return { error: new InvalidGrant('The refresh token has expired') };
-    const resource = checkResource(s, input.resource);
-    if (resource !== conn.resource) return { error: new InvalidTarget('resource does not match this grant') };
-    const granted = conn.scopes.split(' ');
-    const scopes = input.scope === undefined ? granted : input.scope.split(' ').filter(Boolean);
-    if (scopes.length === 0 || scopes.some((sc) => !granted.includes(sc))) {
-      return { error: new InvalidScope('scope may only narrow the scopes originally granted') };
-    }
-    const staleTokens: string[] = [];
-    if (decision.kind === 'rotate') {
-      // The presented token becomes the grace one, and its predecessor's grace
-      // ends now that its replacement has been used: one statement.
-      await tx
-        .updateTable('refresh_tokens')
-        .set({ state: sql<string>`case when id = ${token.id} then 'grace' else 'spent' end` })
-        .where((eb) =>
-          eb.or([
-            eb('id', '=', token.id),
-            eb.and([eb('connection_id', '=', connectionId), eb('state', '=', 'grace')]),
-          ]),
-        )
-        .execute();
-    } else if (current) {
-      // A retry with the grace token: the client never received `current`, so it
-      // and the access token issued with it die, and a new pair replaces them.
-      await tx
-        .updateTable('refresh_tokens')
-        .set({ state: 'discarded' })
-        .where('id', '=', current.id)
-        .execute();
-      const lost = await tx
-        .selectFrom('access_tokens')
-        .select('token_hash')
-        .where('refresh_token_id', '=', current.id)
-        .execute();
-      await tx
-        .updateTable('access_tokens')
-        .set({ revoked_at: at })
-        .where('refresh_token_id', '=', current.id)
-        .where('revoked_at', 'is', null)
-        .execute();
-      for (const t of lost) {
-        await recordInvalidation(tx, s.store.dialect, at, 'token', t.token_hash);
-        staleTokens.push(t.token_hash);
-      }
-    }
-    await tx.updateTable('connections').set({ last_token_at: at }).where('id', '=', connectionId).execute();
-    const tokens = await issuePair(s, tx, connectionId, conn.current_api_key_id, scopes, conn.resource, at);
-    // Issue #6: refreshes are audited in aggregate, one row per connection per hour.
-    await auditRefresh(tx, at, client.clientName ?? 'MCP Client', {
-      id: connectionId,
-      connectedAt: conn.connected_at,
-    });
-    return { tokens, staleTokens };
-  });
-  if ('revoked' in outcome && outcome.revoked) s.cache.invalidate('connection', outcome.revoked);
-  for (const t of outcome.staleTokens ?? []) s.cache.invalidate('token', t);
   if (outcome.error) throw outcome.error;
   return outcome.tokens as TokenResponse;
 }

@@ -1,0 +1,149 @@
+import { sql } from 'kysely';
+import { recordInvalidation } from '../cache/invalidation.js';
+import { InvalidGrant, InvalidScope, InvalidTarget } from '../domain/errors.js';
+import { type RefreshState, rotationFor } from '../domain/rotation.js';
+import { sha256 } from '../domain/secrets.js';
+import type { Db } from '../store/db.js';
+import { prepared } from '../store/prepared.js';
+import { audit } from './audit.js';
+import { auditRefresh, refreshAudited } from './audit-refresh.js';
+import type { Client } from './clients.js';
+import { revokeInTransaction } from './connections.js';
+import type { Services } from './context.js';
+import { checkResource, issuePair, type TokenResponse } from './tokens.js';
+
+export interface RefreshInput {
+  refreshToken: string;
+  scope: string | undefined;
+  resource: string | undefined;
+}
+
+// The grant's statements, compiled once (store/prepared.ts): it is the busiest write path.
+
+/** A refresh token never moves to another connection: its connection is found (and locked) through it. */
+const connectionOf = (db: Db, p: { hash: string }) =>
+  db
+    .selectFrom('connections')
+    .selectAll()
+    .where('id', '=', (eb) =>
+      eb.selectFrom('refresh_tokens').select('connection_id').where('token_hash', '=', p.hash),
+    );
+const connectionByToken = prepared(connectionOf);
+const connectionByTokenLocked = prepared((db, p: { hash: string }) => connectionOf(db, p).forUpdate());
+
+/** The presented token and the connection's current one, in one read. */
+const presentedAndCurrent = prepared((db, p: { hash: string; connectionId: string }) =>
+  db
+    .selectFrom('refresh_tokens')
+    .select(['id', 'token_hash', 'state', 'expires_at'])
+    .where((eb) =>
+      eb.or([
+        eb('token_hash', '=', p.hash),
+        eb.and([eb('connection_id', '=', p.connectionId), eb('state', '=', 'current')]),
+      ]),
+    ),
+);
+
+/** The presented token becomes the grace one, and its predecessor's grace ends: one statement. */
+const rotate = prepared((db, p: { tokenId: string; connectionId: string }) =>
+  db
+    .updateTable('refresh_tokens')
+    .set({ state: sql<string>`case when id = ${p.tokenId} then 'grace' else 'spent' end` })
+    .where((eb) =>
+      eb.or([
+        eb('id', '=', p.tokenId),
+        eb.and([eb('connection_id', '=', p.connectionId), eb('state', '=', 'grace')]),
+      ]),
+    ),
+);
+
+const touchConnection = prepared((db, p: { at: number; id: string }) =>
+  db.updateTable('connections').set({ last_token_at: p.at }).where('id', '=', p.id),
+);
+
+/**
+ * The refresh_token grant with rotation (SPEC §2, RFC 9700 §4.14.2). Serialised
+ * per connection (row lock on PostgreSQL, the write lock on SQLite) so that any
+ * number of concurrent refreshes on any number of instances leave exactly one
+ * current refresh token plus its grace predecessor.
+ */
+export async function refresh(s: Services, client: Client, input: RefreshInput): Promise<TokenResponse> {
+  const hash = sha256(input.refreshToken);
+  const outcome = await s.store.transact(async (tx) => {
+    const at = s.clock.now();
+    const byToken = s.store.dialect === 'postgres' ? connectionByTokenLocked : connectionByToken;
+    const conn = (await byToken(tx, { hash })).rows[0];
+    if (!conn) return { error: new InvalidGrant('The refresh token is invalid') };
+    const connectionId = conn.id;
+    if (conn.client_id !== client.clientId) {
+      return { error: new InvalidGrant('The refresh token was issued to another client') };
+    }
+    if (conn.status !== 'active') return { error: new InvalidGrant('This connection has been revoked') };
+    const { rows } = await presentedAndCurrent(tx, { hash, connectionId });
+    const token = rows.find((r) => r.token_hash === hash);
+    const current = rows.find((r) => r.state === 'current');
+    if (!token) return { error: new InvalidGrant('The refresh token is invalid') };
+    const decision = rotationFor(token.state as RefreshState, token.id === current?.id);
+    if (decision.kind === 'reuse') {
+      await revokeInTransaction(
+        s,
+        tx,
+        connectionId,
+        { label: 'Waxseal (refresh token reused)' },
+        'refresh reuse',
+      );
+      await audit(tx, at, 'Waxseal', 'connection.refresh_reuse', connectionId);
+      return { error: new InvalidGrant('The refresh token was already used'), revoked: connectionId };
+    }
+    if (decision.kind === 'dead') return { error: new InvalidGrant('The refresh token is no longer valid') };
+    if (token.expires_at <= at) return { error: new InvalidGrant('The refresh token has expired') };
+    const resource = checkResource(s, input.resource);
+    if (resource !== conn.resource) return { error: new InvalidTarget('resource does not match this grant') };
+    const granted = conn.scopes.split(' ');
+    const scopes = input.scope === undefined ? granted : input.scope.split(' ').filter(Boolean);
+    if (scopes.length === 0 || scopes.some((sc) => !granted.includes(sc))) {
+      return { error: new InvalidScope('scope may only narrow the scopes originally granted') };
+    }
+    const staleTokens: string[] = [];
+    if (decision.kind === 'rotate') {
+      await rotate(tx, { tokenId: token.id, connectionId });
+    } else if (current) {
+      staleTokens.push(...(await discard(s, tx, current.id, at)));
+    }
+    await touchConnection(tx, { at, id: connectionId });
+    const tokens = await issuePair(s, tx, connectionId, conn.current_api_key_id, scopes, conn.resource, at);
+    // Issue #6: refreshes are audited in aggregate, one row per connection per hour.
+    const audited = await auditRefresh(s, tx, at, client.clientName ?? 'MCP Client', {
+      id: connectionId,
+      connectedAt: conn.connected_at,
+    });
+    return { tokens, staleTokens, audited };
+  });
+  if ('revoked' in outcome && outcome.revoked) s.cache.invalidate('connection', outcome.revoked);
+  for (const t of outcome.staleTokens ?? []) s.cache.invalidate('token', t);
+  if (outcome.error) throw outcome.error;
+  if (outcome.audited) refreshAudited(s, outcome.audited);
+  return outcome.tokens as TokenResponse;
+}
+
+/**
+ * A retry with the grace token: the client never received the current one, so
+ * it and the access token issued with it die, and a new pair replaces them.
+ * Returns the hashes of the access tokens that died.
+ */
+async function discard(s: Services, tx: Db, currentId: string, at: number): Promise<string[]> {
+  await tx.updateTable('refresh_tokens').set({ state: 'discarded' }).where('id', '=', currentId).execute();
+  const lost = await tx
+    .selectFrom('access_tokens')
+    .select('token_hash')
+    .where('refresh_token_id', '=', currentId)
+    .execute();
+  await tx
+    .updateTable('access_tokens')
+    .set({ revoked_at: at })
+    .where('refresh_token_id', '=', currentId)
+    .where('revoked_at', 'is', null)
+    .execute();
+  for (const t of lost) await recordInvalidation(tx, s.store.dialect, at, 'token', t.token_hash);
+  return lost.map((t) => t.token_hash);
+}
