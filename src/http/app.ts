@@ -54,14 +54,15 @@ export function createApp(s: Services, options: { tools?: RegisterTools[]; mcp?:
   app.get('/assets/waxseal.css', (_req, res) => {
     res.type('css').set('Cache-Control', 'public, max-age=3600').send(STYLESHEET);
   });
-  // /mcp first: the hot path should not walk every other router to reach its own.
+  // The busiest endpoints first, so they do not walk every other router: /mcp,
+  // then /token behind its per-IP limit (abuseLimits precedes every endpoint it limits).
   app.use(mcpRouter(s, options.tools, options.mcp));
+  app.use(abuseLimits(s));
+  app.use(tokenRouter(s));
   app.use(healthRouter(s, metrics.registry, options.mcp?.report));
   app.use(metadataRouter(s));
-  app.use(abuseLimits(s));
   app.use(registerRouter(s));
   app.use(authorizeRouter(s));
-  app.use(tokenRouter(s));
   app.use(revokeRouter(s));
   app.use(introspectRouter(s));
   app.use(signinRouter(s));
