@@ -3,6 +3,7 @@ import type { Db } from './db.js';
 
 /** What a placeholder looks like while the query is compiled; never sent to the database. */
 const MARK = '\u0000waxseal-parameter:';
+const END = ':\u0000';
 
 type Slot = { name: string } | { value: unknown };
 
@@ -24,7 +25,7 @@ export function prepared<P extends Record<string, unknown>, R>(
   build: (db: Db, p: P) => Compilable<R>,
 ): (db: Db, values: P) => Promise<QueryResult<R>> {
   const byDialect = new Map<unknown, Compiled<R>>();
-  return (db, values) => {
+  return async (db, values) => {
     const dialect = db.getExecutor().adapter.constructor;
     let compiled = byDialect.get(dialect);
     if (!compiled) {
@@ -41,15 +42,22 @@ function compile<P extends Record<string, unknown>, R>(
   build: (db: Db, p: P) => Compilable<R>,
 ): Compiled<R> {
   const placeholders = new Proxy({} as P, {
-    get: (_target, name) => `${MARK}${String(name)}`,
+    get: (_target, name) => `${MARK}${String(name)}${END}`,
   });
   const query = build(db, placeholders).compile();
-  const slots = query.parameters.map(
-    (value): Slot =>
-      typeof value === 'string' && value.startsWith(MARK) ? { name: value.slice(MARK.length) } : { value },
-  );
+  const slots = query.parameters.map((value): Slot => {
+    const name = typeof value === 'string' ? placeholderName(value) : undefined;
+    return name === undefined ? { value } : { name };
+  });
   if (query.sql.includes(MARK) || slots.some((s) => 'value' in s && String(s.value).includes(MARK))) {
     throw new Error(`A placeholder was not bound as a parameter in: ${query.sql}`);
   }
   return { query, slots };
+}
+
+/** The parameter a value stands for, if it is exactly one placeholder. */
+function placeholderName(value: string): string | undefined {
+  if (!value.startsWith(MARK) || !value.endsWith(END)) return undefined;
+  const name = value.slice(MARK.length, -END.length);
+  return name.includes(MARK) || name.includes(END) ? undefined : name;
 }
