@@ -103,16 +103,16 @@ export async function registerClient(s: Services, body: unknown): Promise<Record
   };
 }
 
-/**
- * Finds a client by id: a dynamically registered one, or (for an https client_id)
- * the client its metadata document describes. A broken document throws
- * ClientMetadataError, which callers turn into their own errors.
- */
 /** Compiled once (store/prepared.ts): every /token request looks its client up. */
 const clientById = prepared((db, p: { clientId: string }) =>
   db.selectFrom('oauth_clients').selectAll().where('client_id', '=', p.clientId),
 );
 
+/**
+ * Finds a client by id: a dynamically registered one, or (for an https client_id)
+ * the client its metadata document describes. A broken document throws
+ * ClientMetadataError, which callers turn into their own errors.
+ */
 export async function findClient(s: Services, clientId: string): Promise<Client | null> {
   if (!clientId || clientId.length > 2000) return null;
   if (isMetadataDocumentUrl(clientId)) return clientFromMetadataDocument(s, clientId);
