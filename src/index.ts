@@ -10,9 +10,9 @@ import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import type { Express } from 'express';
 import type { Logger } from 'pino';
 import { type Config, ConfigError, loadConfig } from './config.js';
-import { callerOf, type McpCaller } from './http/mcp/bearer.js';
 import type { RegisterTools, ToolContext } from './http/mcp/endpoint.js';
 import { type RunningServer, startServer } from './server.js';
+import { callerOf, type McpCaller } from './services/caller.js';
 import { loadUpstreams, parseUpstreams, type UpstreamsFile } from './upstreams/config.js';
 
 export type { Config, McpCaller, RegisterTools, ToolContext, UpstreamsFile };

@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { Express } from 'express';
 import pino, { type Logger } from 'pino';
 import { TokenCache } from './cache/token-cache.js';
-import { type Watcher, watchPostgres, watchSqlite } from './cache/watchers.js';
+import { LEASE_MS, type Watcher, watchPostgres, watchSqlite } from './cache/watchers.js';
 import type { Config } from './config.js';
 import { type Clock, MINUTE, systemClock } from './domain/clock.js';
 import { type Random, systemRandom } from './domain/secrets.js';
@@ -25,19 +25,22 @@ export interface OpenOptions {
 /** Opens the database (migrating it) and builds the services; shared by the server and the CLI. */
 export async function openServices(config: Config, options: OpenOptions = {}): Promise<Services> {
   const log = options.log ?? pino({ level: config.logLevel });
-  const store = openStore(config.databaseUrl);
+  const clock = options.clock ?? systemClock;
+  const store = openStore(config.databaseUrl, clock);
   try {
     await migrate(store);
   } catch (err) {
     await store.close();
     throw err;
   }
-  const cache = new TokenCache();
+  // PostgreSQL's cache answers only under the listener's lease (cache/watchers.ts).
+  const cache = new TokenCache(clock, { leaseMs: LEASE_MS, leased: store.dialect === 'postgres' });
   await cache.start(store.db);
+  store.onEvict = (kind, ref) => cache.evict(kind, ref);
   return {
     config,
     store,
-    clock: options.clock ?? systemClock,
+    clock,
     random: options.random ?? systemRandom,
     secret: loadSecret(config),
     cache,

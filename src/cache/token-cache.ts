@@ -1,5 +1,7 @@
+import { type Clock, systemClock } from '../domain/clock.js';
 import type { Db } from '../store/db.js';
-import type { InvalidationKind } from './invalidation.js';
+import type { InvalidationKind } from '../store/invalidations.js';
+import { Lease } from './lease.js';
 
 /** What a bearer token resolves to, before the connection is checked. */
 export interface TokenEntry {
@@ -31,71 +33,74 @@ const MAX_ENTRIES = 100_000;
 /**
  * The hot-path cache of token and connection lookups (issue #2: no database
  * round trip per request in steady state). It is kept honest by invalidations
- * (cache/invalidation.ts): applied at once for this process's own writes, and
- * picked up from other processes by a watcher (sqlite-watcher / postgres-listener).
- * While a watcher cannot vouch for freshness (`stale`), every lookup goes to the database.
+ * (store/invalidations.ts): evicted at once after this process's own commits,
+ * and picked up from other processes by a watcher (cache/watchers.ts). While
+ * the watcher cannot vouch for freshness (no lease), every lookup goes to the
+ * database and nothing is stored.
  */
 export class TokenCache {
   private readonly tokens = new Map<string, TokenEntry>();
   private readonly connections = new Map<string, ConnectionEntry>();
-  stale = false;
-  /**
-   * Until when (ms since the epoch) the cache may answer. The PostgreSQL watcher
-   * extends this lease with each heartbeat; SQLite's watcher never needs to.
-   */
-  freshUntil = Number.POSITIVE_INFINITY;
+  readonly lease: Lease;
   /** Called before each lookup; lets the SQLite watcher check data_version. */
   beforeLookup: () => void = () => undefined;
+  /** The newest invalidation row applied, so a watcher knows where to resume. */
   lastSeq = 0;
+  /** Bumped by every eviction: an entry loaded before one may already be wrong. */
+  private evictions = 0;
 
-  private usable(): boolean {
-    return !this.stale && Date.now() < this.freshUntil;
+  constructor(
+    readonly clock: Clock = systemClock,
+    options: { leaseMs?: number; leased?: boolean } = {},
+  ) {
+    this.lease = new Lease(clock, options.leaseMs ?? 0, !options.leased);
   }
 
   getToken(hash: string): TokenEntry | undefined {
     this.beforeLookup();
-    return this.usable() ? this.tokens.get(hash) : undefined;
+    return this.lease.valid() ? this.tokens.get(hash) : undefined;
   }
 
   getConnection(id: string): ConnectionEntry | undefined {
-    return this.usable() ? this.connections.get(id) : undefined;
+    return this.lease.valid() ? this.connections.get(id) : undefined;
   }
 
-  putToken(hash: string, entry: TokenEntry): void {
-    if (this.stale) return;
-    bounded(this.tokens).set(hash, entry);
+  /**
+   * Taken before loading from the database and handed back to a put: an
+   * invalidation that arrives while the load is in flight has nothing to evict
+   * yet, so the loaded entry is stored only if none arrived in between.
+   */
+  mark(): number {
+    return this.evictions;
   }
 
-  putConnection(entry: ConnectionEntry): void {
-    if (this.stale) return;
-    bounded(this.connections).set(entry.id, entry);
+  putToken(hash: string, entry: TokenEntry, mark: number): void {
+    if (this.storable(mark)) bounded(this.tokens).set(hash, entry);
   }
 
-  invalidate(kind: InvalidationKind, ref: string): void {
+  putConnection(entry: ConnectionEntry, mark: number): void {
+    if (this.storable(mark)) bounded(this.connections).set(entry.id, entry);
+  }
+
+  private storable(mark: number): boolean {
+    return mark === this.evictions && this.lease.valid();
+  }
+
+  /** Drops what an invalidation makes wrong. Called by the store after a commit and by the watchers. */
+  evict(kind: InvalidationKind, ref: string): void {
+    this.evictions++;
     if (kind === 'token') this.tokens.delete(ref);
     else if (kind === 'connection') this.connections.delete(ref);
     else for (const [id, c] of this.connections) if (c.userId === ref) this.connections.delete(id);
   }
 
   clear(): void {
+    this.evictions++;
     this.tokens.clear();
     this.connections.clear();
   }
 
-  /** Applies every invalidation recorded since the last one seen. */
-  async catchUp(db: Db): Promise<void> {
-    const rows = await db
-      .selectFrom('invalidations')
-      .select(['seq', 'kind', 'ref'])
-      .where('seq', '>', this.lastSeq)
-      .orderBy('seq')
-      .execute();
-    for (const row of rows) {
-      this.invalidate(row.kind as InvalidationKind, row.ref);
-      this.lastSeq = Math.max(this.lastSeq, Number(row.seq));
-    }
-  }
-
+  /** Remembers the newest invalidation at start-up: older ones cannot concern an empty cache. */
   async start(db: Db): Promise<void> {
     const row = await db
       .selectFrom('invalidations')

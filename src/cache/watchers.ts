@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import type { Store } from '../store/db.js';
-import { CHANNEL, type InvalidationKind } from './invalidation.js';
+import { CHANNEL, type InvalidationKind } from '../store/invalidations.js';
 import type { TokenCache } from './token-cache.js';
 
 export interface Watcher {
@@ -25,7 +25,7 @@ export function watchSqlite(store: Store, cache: TokenCache): Watcher {
     if (now === seen) return;
     seen = now;
     for (const row of since.all(cache.lastSeq) as { seq: number; kind: InvalidationKind; ref: string }[]) {
-      cache.invalidate(row.kind, row.ref);
+      cache.evict(row.kind, row.ref);
       cache.lastSeq = Math.max(cache.lastSeq, row.seq);
     }
   };
@@ -55,24 +55,24 @@ export function watchPostgres(store: Store, cache: TokenCache, log: Logger): Wat
   let retry: NodeJS.Timeout | null = null;
   let beat: NodeJS.Timeout | null = null;
 
-  cache.stale = true;
-  cache.freshUntil = 0;
+  let listening = false;
+  cache.lease.revoke();
 
   const onNotification = (msg: pg.Notification) => {
     if (msg.channel === heartbeatChannel) {
-      cache.freshUntil = Math.max(cache.freshUntil, Number(msg.payload) + LEASE_MS);
+      if (listening) cache.lease.prove(Number(msg.payload));
       return;
     }
     const payload = msg.payload ?? '';
     const colon = payload.indexOf(':');
-    cache.invalidate(payload.slice(0, colon) as InvalidationKind, payload.slice(colon + 1));
+    cache.evict(payload.slice(0, colon) as InvalidationKind, payload.slice(colon + 1));
   };
 
   const goStale = (why: string) => {
     if (stopped) return;
-    if (!cache.stale) log.warn({ why }, 'invalidation listener lost; the cache is bypassed until it is back');
-    cache.stale = true;
-    cache.freshUntil = 0;
+    if (listening) log.warn({ why }, 'invalidation listener lost; the cache is bypassed until it is back');
+    listening = false;
+    cache.lease.revoke();
     cache.clear();
     if (beat) clearInterval(beat);
     beat = null;
@@ -100,14 +100,14 @@ export function watchPostgres(store: Store, cache: TokenCache, log: Logger): Wat
       client = c;
       // Anything cached before the listener was up may be stale: start empty.
       cache.clear();
-      cache.stale = false;
+      listening = true;
       // One heartbeat in flight at a time: a stalled connection sends no more,
       // and its lease simply runs out.
       let inFlight = false;
       beat = setInterval(() => {
         if (inFlight) return;
         inFlight = true;
-        c.query('select pg_notify($1, $2)', [heartbeatChannel, String(Date.now())])
+        c.query('select pg_notify($1, $2)', [heartbeatChannel, String(cache.clock.now())])
           .catch((err) => {
             if (client === c) goStale(String(err));
           })

@@ -12,7 +12,7 @@ import { audit } from './audit.js';
 import { ClientMetadataError } from './client-metadata.js';
 import { type Client, findClient } from './clients.js';
 import { newId, type Services } from './context.js';
-import { checkResource } from './tokens.js';
+import { checkResource } from './token-pair.js';
 import type { User } from './users.js';
 
 /** A validated /authorize request (OAuth 2.1 §4.1.1, RFC 7636, RFC 8707). */

@@ -1,10 +1,11 @@
-import { recordInvalidation } from '../cache/invalidation.js';
 import { Conflict, NotFound } from '../domain/errors.js';
 import type { Db } from '../store/db.js';
-import { insertApiKey } from './api-keys.js';
 import { audit } from './audit.js';
 import { countAll, countMatching, readAlongTime, resolveSearch, searchCondition } from './connection-list.js';
 import type { Services } from './context.js';
+import { type Actor, replaceApiKey, revokeConnectionIn } from './transitions.js';
+
+export type { Actor } from './transitions.js';
 
 /** A connection as the API, CLI and dashboard show it (SPEC §4, §7). */
 export interface ConnectionView {
@@ -17,11 +18,6 @@ export interface ConnectionView {
   lastTokenAt: string | null;
   revokedAt: string | null;
   revokedBy: string | null;
-}
-
-/** Who acts: a signed-in user, the CLI, or Waxseal itself (reuse detection). */
-export interface Actor {
-  label: string;
 }
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
@@ -131,49 +127,10 @@ export async function revokeConnection(
   actor: Actor,
   reason = 'revoked',
 ): Promise<ConnectionView> {
-  const view = await s.store.transact(async (tx) => {
-    await revokeInTransaction(s, tx, id, actor, reason);
+  return s.store.transact(async (tx) => {
+    await revokeConnectionIn(tx, s.clock.now(), id, actor, reason);
     return getConnection(s, id, tx);
   });
-  s.cache.invalidate('connection', id);
-  return view;
-}
-
-/** The body of a revoke, for callers that already hold a transaction (reuse detection). */
-export async function revokeInTransaction(
-  s: Services,
-  tx: Db,
-  id: string,
-  actor: Actor,
-  reason: string,
-): Promise<void> {
-  const at = s.clock.now();
-  const updated = await tx
-    .updateTable('connections')
-    .set({ status: 'revoked', revoked_at: at, revoked_by: actor.label })
-    .where('id', '=', id)
-    .where('status', '=', 'active')
-    .executeTakeFirst();
-  if (Number(updated.numUpdatedRows) === 0) {
-    const exists = await tx.selectFrom('connections').select('id').where('id', '=', id).executeTakeFirst();
-    if (!exists) throw new NotFound(`No connection with id ${id}`);
-    throw new Conflict('This connection is already revoked');
-  }
-  await tx
-    .updateTable('api_keys')
-    .set({ deactivated_at: at })
-    .where('connection_id', '=', id)
-    .where('deactivated_at', 'is', null)
-    .execute();
-  await tx
-    .updateTable('access_tokens')
-    .set({ revoked_at: at })
-    .where('connection_id', '=', id)
-    .where('revoked_at', 'is', null)
-    .execute();
-  await tx.updateTable('refresh_tokens').set({ state: 'revoked' }).where('connection_id', '=', id).execute();
-  await recordInvalidation(tx, s.store.dialect, at, 'connection', id);
-  await audit(tx, at, actor.label, 'connection.revoked', id, { reason });
 }
 
 /**
@@ -181,7 +138,7 @@ export async function revokeInTransaction(
  * connection's tokens keep working and every request from now on carries the new key.
  */
 export async function regenerateKey(s: Services, id: string, actor: Actor): Promise<ConnectionView> {
-  const view = await s.store.transact(async (tx) => {
+  return s.store.transact(async (tx) => {
     const at = s.clock.now();
     const conn = await tx
       .selectFrom('connections')
@@ -191,17 +148,8 @@ export async function regenerateKey(s: Services, id: string, actor: Actor): Prom
     if (!conn) throw new NotFound(`No connection with id ${id}`);
     if (conn.status !== 'active')
       throw new Conflict('This connection is revoked; its key cannot be regenerated');
-    const key = await insertApiKey(s, tx, id, at);
-    await tx
-      .updateTable('api_keys')
-      .set({ deactivated_at: at })
-      .where('id', '=', conn.current_api_key_id)
-      .execute();
-    await tx.updateTable('connections').set({ current_api_key_id: key.id }).where('id', '=', id).execute();
-    await recordInvalidation(tx, s.store.dialect, at, 'connection', id);
+    const key = await replaceApiKey(s, tx, at, id, conn.current_api_key_id);
     await audit(tx, at, actor.label, 'connection.key_regenerated', id, { apiKeyPrefix: key.prefix });
     return getConnection(s, id, tx);
   });
-  s.cache.invalidate('connection', id);
-  return view;
 }

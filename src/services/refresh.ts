@@ -1,5 +1,4 @@
 import { sql } from 'kysely';
-import { recordInvalidation } from '../cache/invalidation.js';
 import { InvalidGrant, InvalidScope, InvalidTarget } from '../domain/errors.js';
 import { type RefreshState, rotationFor } from '../domain/rotation.js';
 import { sha256 } from '../domain/secrets.js';
@@ -8,9 +7,9 @@ import { prepared } from '../store/prepared.js';
 import { audit } from './audit.js';
 import { auditRefresh, refreshAudited } from './audit-refresh.js';
 import type { Client } from './clients.js';
-import { revokeInTransaction } from './connections.js';
 import type { Services } from './context.js';
-import { checkResource, issuePair, type TokenResponse } from './tokens.js';
+import { checkResource, issuePair, type TokenResponse } from './token-pair.js';
+import { revokeAccessTokensOf, revokeConnectionIn, touchLastToken } from './transitions.js';
 
 export interface RefreshInput {
   refreshToken: string;
@@ -57,10 +56,6 @@ const rotate = prepared((db, p: { tokenId: string; connectionId: string }) =>
     ),
 );
 
-const touchConnection = prepared((db, p: { at: number; id: string }) =>
-  db.updateTable('connections').set({ last_token_at: p.at }).where('id', '=', p.id),
-);
-
 /**
  * The refresh_token grant with rotation (SPEC §2, RFC 9700 §4.14.2). Serialised
  * per connection (row lock on PostgreSQL, the write lock on SQLite) so that any
@@ -85,15 +80,15 @@ export async function refresh(s: Services, client: Client, input: RefreshInput):
     if (!token) return { error: new InvalidGrant('The refresh token is invalid') };
     const decision = rotationFor(token.state as RefreshState, token.id === current?.id);
     if (decision.kind === 'reuse') {
-      await revokeInTransaction(
-        s,
+      await revokeConnectionIn(
         tx,
+        at,
         connectionId,
         { label: 'Waxseal (refresh token reused)' },
         'refresh reuse',
       );
       await audit(tx, at, 'Waxseal', 'connection.refresh_reuse', connectionId);
-      return { error: new InvalidGrant('The refresh token was already used'), revoked: connectionId };
+      return { error: new InvalidGrant('The refresh token was already used') };
     }
     if (decision.kind === 'dead') return { error: new InvalidGrant('The refresh token is no longer valid') };
     if (token.expires_at <= at) return { error: new InvalidGrant('The refresh token has expired') };
@@ -104,46 +99,28 @@ export async function refresh(s: Services, client: Client, input: RefreshInput):
     if (scopes.length === 0 || scopes.some((sc) => !granted.includes(sc))) {
       return { error: new InvalidScope('scope may only narrow the scopes originally granted') };
     }
-    const staleTokens: string[] = [];
     if (decision.kind === 'rotate') {
       await rotate(tx, { tokenId: token.id, connectionId });
     } else if (current) {
-      staleTokens.push(...(await discard(s, tx, current.id, at)));
+      // A retry with the grace token: the client never received the current
+      // one, so it and the access token issued with it die.
+      await tx
+        .updateTable('refresh_tokens')
+        .set({ state: 'discarded' })
+        .where('id', '=', current.id)
+        .execute();
+      await revokeAccessTokensOf(tx, at, current.id);
     }
-    await touchConnection(tx, { at, id: connectionId });
+    await touchLastToken(tx, { at, id: connectionId });
     const tokens = await issuePair(s, tx, connectionId, conn.current_api_key_id, scopes, conn.resource, at);
     // Issue #6: refreshes are audited in aggregate, one row per connection per hour.
     const audited = await auditRefresh(s, tx, at, client.clientName ?? 'MCP Client', {
       id: connectionId,
       connectedAt: conn.connected_at,
     });
-    return { tokens, staleTokens, audited };
+    return { tokens, audited };
   });
-  if ('revoked' in outcome && outcome.revoked) s.cache.invalidate('connection', outcome.revoked);
-  for (const t of outcome.staleTokens ?? []) s.cache.invalidate('token', t);
   if (outcome.error) throw outcome.error;
   if (outcome.audited) refreshAudited(s, outcome.audited);
   return outcome.tokens as TokenResponse;
-}
-
-/**
- * A retry with the grace token: the client never received the current one, so
- * it and the access token issued with it die, and a new pair replaces them.
- * Returns the hashes of the access tokens that died.
- */
-async function discard(s: Services, tx: Db, currentId: string, at: number): Promise<string[]> {
-  await tx.updateTable('refresh_tokens').set({ state: 'discarded' }).where('id', '=', currentId).execute();
-  const lost = await tx
-    .selectFrom('access_tokens')
-    .select('token_hash')
-    .where('refresh_token_id', '=', currentId)
-    .execute();
-  await tx
-    .updateTable('access_tokens')
-    .set({ revoked_at: at })
-    .where('refresh_token_id', '=', currentId)
-    .where('revoked_at', 'is', null)
-    .execute();
-  for (const t of lost) await recordInvalidation(tx, s.store.dialect, at, 'token', t.token_hash);
-  return lost.map((t) => t.token_hash);
 }

@@ -1,5 +1,4 @@
 import * as OTPAuth from 'otpauth';
-import { recordInvalidation } from '../cache/invalidation.js';
 import { BadInput, Conflict, NotFound, TooManyRequests } from '../domain/errors.js';
 import { isRole, ROLES, type Role } from '../domain/permissions.js';
 import { DUMMY_PASSWORD_HASH, hashPassword, seal, unseal, verifyPassword } from '../domain/secrets.js';
@@ -7,6 +6,7 @@ import { audit } from './audit.js';
 import { newId, type Services } from './context.js';
 import { signinKey } from './lockouts.js';
 import { hit, hits, reset } from './rate-limit.js';
+import { changeRole, storeTotpSeed } from './transitions.js';
 
 export interface User {
   id: string;
@@ -104,7 +104,7 @@ export async function setRole(
 ): Promise<User> {
   const email = normaliseEmail(emailInput);
   const role = checkRole(roleInput);
-  const user = await s.store.transact(async (tx) => {
+  return s.store.transact(async (tx) => {
     const row = await tx.selectFrom('users').selectAll().where('email', '=', email).executeTakeFirst();
     if (!row) throw new NotFound(`No user with email ${email}`);
     if (row.role === 'owner' && role !== 'owner') {
@@ -116,13 +116,10 @@ export async function setRole(
       if (Number(owners.n) <= 1) throw new Conflict('The last owner cannot be demoted');
     }
     const at = s.clock.now();
-    await tx.updateTable('users').set({ role }).where('id', '=', row.id).execute();
-    await recordInvalidation(tx, s.store.dialect, at, 'user', row.id);
+    await changeRole(tx, row.id, role);
     await audit(tx, at, actor, 'user.role_changed', null, { email, from: row.role, to: role });
     return toUser({ ...row, role });
   });
-  s.cache.invalidate('user', user.id);
-  return user;
 }
 
 /** Turns on TOTP for a user; returns the otpauth:// URI to scan. The seed is stored sealed. */
@@ -130,12 +127,8 @@ export async function enableTotp(s: Services, emailInput: string): Promise<strin
   const email = normaliseEmail(emailInput);
   const secret = new OTPAuth.Secret({ buffer: new Uint8Array(s.random(20)).buffer });
   const totp = new OTPAuth.TOTP({ issuer: 'Waxseal', label: email, secret });
-  const updated = await s.store.db
-    .updateTable('users')
-    .set({ totp_sealed: seal(s.secret, 'totp', secret.base32, s.random) })
-    .where('email', '=', email)
-    .executeTakeFirst();
-  if (Number(updated.numUpdatedRows) === 0) throw new NotFound(`No user with email ${email}`);
+  const stored = await storeTotpSeed(s.store.db, email, seal(s.secret, 'totp', secret.base32, s.random));
+  if (!stored) throw new NotFound(`No user with email ${email}`);
   return totp.toString();
 }
 

@@ -3,8 +3,10 @@ import { dirname } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
 import { Kysely, type Migration, type MigrationProvider, Migrator, PostgresDialect } from 'kysely';
 import pg from 'pg';
+import { type Clock, systemClock } from '../domain/clock.js';
 import { Unavailable } from '../domain/errors.js';
 import { groupCommitDialect } from './group-commit.js';
+import { type Evict, runTransaction, type Tx } from './invalidations.js';
 import { initial } from './migrations/0001_initial.js';
 import { hardening } from './migrations/0002_hardening.js';
 import { upstreams } from './migrations/0003_upstreams.js';
@@ -18,8 +20,13 @@ export type Db = Kysely<Database>;
 export interface Store {
   db: Db;
   dialect: Dialect;
-  /** Runs fn in one transaction, atomic on both backends (STYLE §7). */
-  transact<T>(fn: (tx: Db) => Promise<T>): Promise<T>;
+  /**
+   * Runs fn in one transaction, atomic on both backends (STYLE §7). The
+   * transaction records its own cache invalidations (store/invalidations.ts).
+   */
+  transact<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
+  /** Set once by whoever owns the token cache: receives this process's evictions after each commit. */
+  onEvict?: Evict;
   /** SQLite only: the raw handle, for PRAGMA data_version. */
   sqlite?: SqliteDatabase.Database;
   /** PostgreSQL only: the connection string, for the LISTEN connection. */
@@ -29,13 +36,13 @@ export interface Store {
   close(): Promise<void>;
 }
 
-export function openStore(databaseUrl: string): Store {
+export function openStore(databaseUrl: string, clock: Clock = systemClock): Store {
   return databaseUrl.startsWith('sqlite:')
-    ? openSqlite(databaseUrl.slice('sqlite:'.length))
-    : openPostgres(databaseUrl);
+    ? openSqlite(databaseUrl.slice('sqlite:'.length), clock)
+    : openPostgres(databaseUrl, clock);
 }
 
-function openSqlite(path: string): Store {
+function openSqlite(path: string, clock: Clock): Store {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
   const raw = new SqliteDatabase(path);
   raw.pragma('journal_mode = WAL');
@@ -60,14 +67,15 @@ function openSqlite(path: string): Store {
   // fail half-way because another process (the CLI) wrote.
   const wal = path === ':memory:' ? undefined : `${raw.name}-wal`;
   const db = new Kysely<Database>({ dialect: groupCommitDialect(raw, wal), log: counter.log });
-  return {
+  const store: Store = {
     queries: counter.count,
     db,
     dialect: 'sqlite',
     sqlite: raw,
-    transact: (fn) => db.transaction().execute(fn),
+    transact: (fn) => runTransaction(db, { postgres: false, clock, evict: () => store.onEvict }, fn),
     close: () => db.destroy(),
   };
+  return store;
 }
 
 function queryCounter() {
@@ -82,7 +90,7 @@ function queryCounter() {
 
 const INT8_OID = 20;
 
-function openPostgres(url: string): Store {
+function openPostgres(url: string, clock: Clock): Store {
   const pool = new pg.Pool({
     connectionString: url,
     max: 10,
@@ -98,14 +106,15 @@ function openPostgres(url: string): Store {
   pool.on('error', () => undefined);
   const counter = queryCounter();
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), log: counter.log });
-  return {
+  const store: Store = {
     queries: counter.count,
     db,
     dialect: 'postgres',
     postgresUrl: url,
-    transact: (fn) => db.transaction().execute(fn),
+    transact: (fn) => runTransaction(db, { postgres: true, clock, evict: () => store.onEvict }, fn),
     close: () => db.destroy(),
   };
+  return store;
 }
 
 /** Errors that mean "the database is not there right now", rendered as 503. */

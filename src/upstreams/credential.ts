@@ -1,6 +1,6 @@
 import type { FetchLike } from '@modelcontextprotocol/sdk/shared/transport.js';
+import { loadConnection } from '../services/bearer.js';
 import type { Services } from '../services/context.js';
-import { loadConnection } from '../services/tokens.js';
 import type { HttpUpstream } from './config.js';
 import { ConnectionRevoked } from './errors.js';
 

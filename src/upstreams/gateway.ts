@@ -17,7 +17,7 @@ import {
   type ResourceTemplate,
   type Tool,
 } from '@modelcontextprotocol/sdk/types.js';
-import { callerOf, type McpCaller } from '../http/mcp/bearer.js';
+import { callerOf, type McpCaller } from '../services/caller.js';
 import { exposeByName, type IndexKind, LOCAL, listAll, NameIndex } from './catalog.js';
 import type { UpstreamDefinition } from './config.js';
 import { type DownstreamExtra, GATEWAY_INFO } from './forwarding.js';

@@ -1,6 +1,6 @@
 import { ErrorCode } from '@modelcontextprotocol/sdk/types.js';
-import type { McpCaller } from '../http/mcp/bearer.js';
 import { audit } from '../services/audit.js';
+import type { McpCaller } from '../services/caller.js';
 import type { Services } from '../services/context.js';
 import { mayUseTool, type UpstreamDefinition } from './config.js';
 import { RpcError } from './errors.js';

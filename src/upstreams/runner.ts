@@ -3,7 +3,7 @@ import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { RequestOptions } from '@modelcontextprotocol/sdk/shared/protocol.js';
 import { type ClientCapabilities, ErrorCode } from '@modelcontextprotocol/sdk/types.js';
-import type { McpCaller } from '../http/mcp/bearer.js';
+import type { McpCaller } from '../services/caller.js';
 import type { Services } from '../services/context.js';
 import { LOCAL } from './catalog.js';
 import type { UpstreamDefinition } from './config.js';

@@ -1,16 +1,9 @@
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import type { NextFunction, Request, Response } from 'express';
 import { MCP_SCOPE } from '../../domain/scopes.js';
+import { resolveBearer } from '../../services/bearer.js';
+import type { McpCaller } from '../../services/caller.js';
 import type { Services } from '../../services/context.js';
-import { resolveBearer } from '../../services/tokens.js';
-
-/** Who calls an MCP tool (SPEC §3): user, role, connection and the connection's current API key. */
-export interface McpCaller {
-  user: { id: string; email: string; role: string };
-  connection: { id: string; clientName: string };
-  apiKey: string;
-  apiKeyPrefix: string;
-}
 
 /** The operations of /mcp and the scopes each requires (SPEC §2: a 403 names them all). */
 const REQUIRED_SCOPES = [MCP_SCOPE];
@@ -78,10 +71,4 @@ export function requireBearer(s: Services) {
     (req as Request & { auth?: AuthInfo }).auth = auth;
     next();
   };
-}
-
-export function callerOf(authInfo: AuthInfo | undefined): McpCaller {
-  const caller = authInfo?.extra?.caller as McpCaller | undefined;
-  if (!caller) throw new Error('MCP handler called without an authenticated caller');
-  return caller;
 }

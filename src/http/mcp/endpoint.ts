@@ -2,10 +2,11 @@ import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import express, { type NextFunction, type Request, type Response, Router } from 'express';
+import { callerOf, type McpCaller } from '../../services/caller.js';
 import type { Services } from '../../services/context.js';
 import type { McpRuntime } from '../../upstreams/runtime.js';
 import { toWaxsealError } from '../errors.js';
-import { callerOf, type McpCaller, requireBearer } from './bearer.js';
+import { requireBearer } from './bearer.js';
 import { registerBuiltinTools } from './tools.js';
 
 /** What a library tool hook is given besides the server: who calls this request (SPEC §3). */

@@ -1,6 +1,6 @@
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { z } from 'zod';
-import { callerOf } from './bearer.js';
+import { callerOf } from '../../services/caller.js';
 
 /** SPEC §3 built-in tools. */
 export function registerBuiltinTools(server: McpServer): void {

@@ -1,8 +1,8 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { type Request, Router } from 'express';
 import { InvalidClient, InvalidRequest, NotFound } from '../../domain/errors.js';
+import { resolveBearer } from '../../services/bearer.js';
 import type { Services } from '../../services/context.js';
-import { resolveBearer } from '../../services/tokens.js';
 import { formString } from '../support.js';
 import { requireForm, tokenForm } from './token.js';
 

@@ -2,7 +2,7 @@ import { Router } from 'express';
 import { InvalidRequest } from '../../domain/errors.js';
 import { authenticateClient } from '../../services/clients.js';
 import type { Services } from '../../services/context.js';
-import { revokeToken } from '../../services/tokens.js';
+import { revokeToken } from '../../services/token-revocation.js';
 import { formString } from '../support.js';
 import { presentedCredentials } from './client-auth.js';
 import { requireForm, tokenForm } from './token.js';

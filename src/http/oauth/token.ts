@@ -1,9 +1,9 @@
 import express, { type NextFunction, type Request, type Response, Router } from 'express';
 import { InvalidRequest, UnsupportedGrantType } from '../../domain/errors.js';
 import { authenticateClient } from '../../services/clients.js';
+import { exchangeCode } from '../../services/code-grant.js';
 import type { Services } from '../../services/context.js';
 import { refresh } from '../../services/refresh.js';
-import { exchangeCode } from '../../services/tokens.js';
 import { presentedCredentials } from './client-auth.js';
 
 export const tokenForm = express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 50 });

@@ -1,0 +1,103 @@
+import { createHash } from 'node:crypto';
+import { InvalidGrant, InvalidTarget } from '../domain/errors.js';
+import { safeEqual, sha256 } from '../domain/secrets.js';
+import { audit } from './audit.js';
+import type { Client } from './clients.js';
+import { newId, type Services } from './context.js';
+import { checkResource, issuePair, type TokenResponse } from './token-pair.js';
+import { insertConnection, revokeConnectionIn } from './transitions.js';
+
+export interface CodeExchange {
+  code: string;
+  codeVerifier: string;
+  redirectUri: string | undefined;
+  resource: string | undefined;
+}
+
+/** RFC 7636 §4.6: BASE64URL(SHA256(verifier)) must equal the challenge. */
+function pkceMatches(verifier: string, challenge: string): boolean {
+  const computed = createHash('sha256').update(verifier).digest('base64url');
+  return safeEqual(computed, challenge);
+}
+
+/**
+ * The authorization_code grant. The code is single use: a replay fails and
+ * revokes the connection it created (OAuth 2.1 §4.1.3, RFC 9700 §4.5).
+ * A successful exchange creates the connection and its API key (SPEC §4).
+ */
+export async function exchangeCode(s: Services, client: Client, input: CodeExchange): Promise<TokenResponse> {
+  const codeHash = sha256(input.code);
+  const outcome = await s.store.transact(async (tx) => {
+    const at = s.clock.now();
+    const code = await tx
+      .selectFrom('authorization_codes')
+      .selectAll()
+      .where('code_hash', '=', codeHash)
+      .executeTakeFirst();
+    if (!code) return { error: new InvalidGrant('The authorization code is invalid') };
+    if (code.used_at !== null) {
+      if (code.connection_id) {
+        const conn = await tx
+          .selectFrom('connections')
+          .select('status')
+          .where('id', '=', code.connection_id)
+          .executeTakeFirst();
+        if (conn?.status === 'active') {
+          await revokeConnectionIn(
+            tx,
+            at,
+            code.connection_id,
+            { label: 'Waxseal (code replayed)' },
+            'code replay',
+          );
+          await audit(tx, at, 'Waxseal', 'connection.code_replayed', code.connection_id);
+          return { error: new InvalidGrant('The authorization code was already used') };
+        }
+      }
+      return { error: new InvalidGrant('The authorization code was already used') };
+    }
+    if (code.client_id !== client.clientId) {
+      return { error: new InvalidGrant('The authorization code was issued to another client') };
+    }
+    if (code.expires_at <= at) return { error: new InvalidGrant('The authorization code has expired') };
+    // OAuth 2.1 §4.1.3: redirect_uri must match when it was sent in the request.
+    if (input.redirectUri !== undefined && input.redirectUri !== code.redirect_uri) {
+      return { error: new InvalidGrant('redirect_uri does not match the authorization request') };
+    }
+    if (!pkceMatches(input.codeVerifier, code.code_challenge)) {
+      return { error: new InvalidGrant('code_verifier does not match the code challenge') };
+    }
+    if (input.resource !== undefined && checkResource(s, input.resource) !== code.resource) {
+      return { error: new InvalidTarget('resource does not match the authorization request') };
+    }
+    const connectionId = newId(s.random);
+    const scopes = code.scopes.split(' ');
+    const key = await insertConnection(s, tx, at, connectionId, {
+      userId: code.user_id,
+      clientId: client.clientId,
+      clientName: client.clientName ?? 'MCP Client',
+      scopes: code.scopes,
+      resource: code.resource,
+    });
+    const used = await tx
+      .updateTable('authorization_codes')
+      .set({ used_at: at, connection_id: connectionId })
+      .where('code_hash', '=', codeHash)
+      .where('used_at', 'is', null)
+      .executeTakeFirst();
+    if (Number(used.numUpdatedRows) !== 1) throw new InvalidGrant('The authorization code was already used');
+    const tokens = await issuePair(s, tx, connectionId, key.id, scopes, code.resource, at);
+    const user = await tx
+      .selectFrom('users')
+      .select('email')
+      .where('id', '=', code.user_id)
+      .executeTakeFirst();
+    await audit(tx, at, user?.email ?? code.user_id, 'connection.created', connectionId, {
+      clientId: client.clientId,
+      apiKeyPrefix: key.prefix,
+    });
+    return { tokens };
+  });
+  if (outcome.error) throw outcome.error;
+  return outcome.tokens as TokenResponse;
+}

@@ -1,0 +1,163 @@
+import { Conflict, NotFound } from '../domain/errors.js';
+import type { Role } from '../domain/permissions.js';
+import type { Db } from '../store/db.js';
+import type { Tx } from '../store/invalidations.js';
+import { prepared } from '../store/prepared.js';
+import { insertApiKey } from './api-keys.js';
+import { audit } from './audit.js';
+import type { Services } from './context.js';
+
+/**
+ * Every write to a table the token cache mirrors (connections, api_keys,
+ * access_tokens, users) lives here, and each one that changes what a bearer
+ * resolves to records its invalidation in the same transaction (the example:
+ * workers-oauth-provider's storage/transitions.ts). A unit test refuses such a
+ * write anywhere else in src/, so a revoked token cannot stay accepted because
+ * a new call site forgot the cache (issue #11).
+ */
+
+/** Who acts: a signed-in user, the CLI, SCIM, or Waxseal itself (reuse detection). */
+export interface Actor {
+  label: string;
+}
+
+/**
+ * SPEC §4 Revoke, inside the caller's transaction: the connection becomes
+ * revoked, its API key is deactivated and every access and refresh token of it
+ * stops working. 404 for an unknown id, 409 if it is already revoked.
+ */
+export async function revokeConnectionIn(
+  tx: Tx,
+  at: number,
+  id: string,
+  actor: Actor,
+  reason: string,
+): Promise<void> {
+  const updated = await tx
+    .updateTable('connections')
+    .set({ status: 'revoked', revoked_at: at, revoked_by: actor.label })
+    .where('id', '=', id)
+    .where('status', '=', 'active')
+    .executeTakeFirst();
+  if (Number(updated.numUpdatedRows) === 0) {
+    const exists = await tx.selectFrom('connections').select('id').where('id', '=', id).executeTakeFirst();
+    if (!exists) throw new NotFound(`No connection with id ${id}`);
+    throw new Conflict('This connection is already revoked');
+  }
+  await tx
+    .updateTable('api_keys')
+    .set({ deactivated_at: at })
+    .where('connection_id', '=', id)
+    .where('deactivated_at', 'is', null)
+    .execute();
+  await tx
+    .updateTable('access_tokens')
+    .set({ revoked_at: at })
+    .where('connection_id', '=', id)
+    .where('revoked_at', 'is', null)
+    .execute();
+  await tx.updateTable('refresh_tokens').set({ state: 'revoked' }).where('connection_id', '=', id).execute();
+  await tx.invalidate('connection', id);
+  await audit(tx, at, actor.label, 'connection.revoked', id, { reason });
+}
+
+/** SPEC §4 Regenerate API key: the new key is the connection's from this commit on; the old one is dead. */
+export async function replaceApiKey(
+  s: Services,
+  tx: Tx,
+  at: number,
+  id: string,
+  oldKeyId: string,
+): Promise<{ id: string; prefix: string }> {
+  const key = await insertApiKey(s, tx, id, at);
+  await tx.updateTable('api_keys').set({ deactivated_at: at }).where('id', '=', oldKeyId).execute();
+  await tx.updateTable('connections').set({ current_api_key_id: key.id }).where('id', '=', id).execute();
+  await tx.invalidate('connection', id);
+  return key;
+}
+
+export interface NewConnection {
+  userId: string;
+  clientId: string;
+  clientName: string;
+  scopes: string;
+  resource: string;
+}
+
+/** SPEC §4: a completed flow is a new connection with its own key. Nothing can have cached it yet. */
+export async function insertConnection(
+  s: Services,
+  tx: Tx,
+  at: number,
+  id: string,
+  c: NewConnection,
+): Promise<{ id: string; prefix: string }> {
+  // The connection row needs its key id and the key row its connection; both
+  // are inserted in this transaction, the connection first with a placeholder.
+  await tx
+    .insertInto('connections')
+    .values({
+      id,
+      user_id: c.userId,
+      client_id: c.clientId,
+      client_name: c.clientName,
+      status: 'active',
+      scopes: c.scopes,
+      resource: c.resource,
+      connected_at: at,
+      last_token_at: null,
+      revoked_at: null,
+      revoked_by: null,
+      current_api_key_id: '',
+    })
+    .execute();
+  const key = await insertApiKey(s, tx, id, at);
+  await tx.updateTable('connections').set({ current_api_key_id: key.id }).where('id', '=', id).execute();
+  return key;
+}
+
+/** RFC 7009 for one access token. */
+export async function revokeAccessToken(tx: Tx, at: number, hash: string): Promise<void> {
+  await tx.updateTable('access_tokens').set({ revoked_at: at }).where('token_hash', '=', hash).execute();
+  await tx.invalidate('token', hash);
+}
+
+/** The access tokens issued with one refresh token die with it (a discarded grace retry, SPEC §2). */
+export async function revokeAccessTokensOf(tx: Tx, at: number, refreshTokenId: string): Promise<void> {
+  const lost = await tx
+    .selectFrom('access_tokens')
+    .select('token_hash')
+    .where('refresh_token_id', '=', refreshTokenId)
+    .where('revoked_at', 'is', null)
+    .execute();
+  await tx
+    .updateTable('access_tokens')
+    .set({ revoked_at: at })
+    .where('refresh_token_id', '=', refreshTokenId)
+    .where('revoked_at', 'is', null)
+    .execute();
+  for (const t of lost) await tx.invalidate('token', t.token_hash);
+}
+
+/** A role change is in force on every instance from the next request (SPEC §5, §10). */
+export async function changeRole(tx: Tx, userId: string, role: Role): Promise<void> {
+  await tx.updateTable('users').set({ role }).where('id', '=', userId).execute();
+  await tx.invalidate('user', userId);
+}
+
+// Writes below change nothing a bearer resolves to, so they invalidate nothing.
+
+/** SPEC §4 last token: when the connection last refreshed. */
+export const touchLastToken = prepared((db, p: { at: number; id: string }) =>
+  db.updateTable('connections').set({ last_token_at: p.at }).where('id', '=', p.id),
+);
+
+/** The sealed TOTP seed of a user; false when there is no such user. */
+export async function storeTotpSeed(db: Db, email: string, sealed: string): Promise<boolean> {
+  const updated = await db
+    .updateTable('users')
+    .set({ totp_sealed: sealed })
+    .where('email', '=', email)
+    .executeTakeFirst();
+  return Number(updated.numUpdatedRows) > 0;
+}
