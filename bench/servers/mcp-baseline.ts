@@ -10,8 +10,8 @@ import { createMcpExpressApp } from '@modelcontextprotocol/sdk/server/express.js
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import type { Request } from 'express';
-import type { McpCaller } from '../../src/services/caller.js';
 import { registerBuiltinTools } from '../../src/http/mcp/tools.js';
+import type { McpCaller } from '../../src/services/caller.js';
 
 const caller: McpCaller = {
   user: { id: 'u1', email: 'bench@example.com', role: 'admin' },

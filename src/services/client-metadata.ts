@@ -3,8 +3,8 @@ import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { BlockList, isIP } from 'node:net';
 import { z } from 'zod';
+import type { Client } from '../domain/clients.js';
 import { redirectUriProblem } from '../domain/redirect-uris.js';
-import type { Client } from './clients.js';
 import type { Services } from './context.js';
 
 /**

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { AUTH_METHODS, type AuthMethod, type Client } from '../domain/clients.js';
 import { InvalidClient, InvalidClientMetadata, InvalidRedirectUri } from '../domain/errors.js';
 import { redirectUriProblem } from '../domain/redirect-uris.js';
 import { KNOWN_SCOPES } from '../domain/scopes.js';
@@ -7,16 +8,7 @@ import { prepared } from '../store/prepared.js';
 import { ClientMetadataError, clientFromMetadataDocument, isMetadataDocumentUrl } from './client-metadata.js';
 import { newId, type Services } from './context.js';
 
-export const AUTH_METHODS = ['none', 'client_secret_post', 'client_secret_basic'] as const;
-export type AuthMethod = (typeof AUTH_METHODS)[number];
-
-export interface Client {
-  clientId: string;
-  clientName: string | null;
-  redirectUris: string[];
-  authMethod: AuthMethod;
-  secretHash: string | null;
-}
+export { AUTH_METHODS, type AuthMethod, type Client } from '../domain/clients.js';
 
 /** RFC 7591 §2 client metadata, as far as Waxseal uses it. Unknown fields are kept as given. */
 const registration = z

@@ -11,9 +11,9 @@ import { initial } from './migrations/0001_initial.js';
 import { hardening } from './migrations/0002_hardening.js';
 import { upstreams } from './migrations/0003_upstreams.js';
 import { connectionList } from './migrations/0004_connection_list.js';
-import type { Database } from './schema.js';
+import type { Database, Dialect } from './schema.js';
 
-export type Dialect = 'sqlite' | 'postgres';
+export type { Dialect } from './schema.js';
 export type Db = Kysely<Database>;
 
 /** The open database: Kysely plus what the cache needs to watch for other writers. */

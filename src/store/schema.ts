@@ -1,3 +1,6 @@
+/** Which database a store runs on; migrations and a few statements differ by it. */
+export type Dialect = 'sqlite' | 'postgres';
+
 import type { Generated } from 'kysely';
 
 /** Times are milliseconds since the epoch in both backends (BIGINT in PostgreSQL). */

@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { Dialect } from '../db.js';
+import type { Dialect } from '../schema.js';
 
 /** The initial schema. Times are BIGINT milliseconds; ids are random text. */
 export function initial(dialect: Dialect) {

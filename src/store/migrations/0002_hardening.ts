@@ -1,5 +1,5 @@
 import { type Kysely, sql } from 'kysely';
-import type { Dialect } from '../db.js';
+import type { Dialect } from '../schema.js';
 
 /**
  * Issue #6 hardening: the audit log becomes append-only in the database itself

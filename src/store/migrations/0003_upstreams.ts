@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { Dialect } from '../db.js';
+import type { Dialect } from '../schema.js';
 
 /**
  * Issue #7 gateway state, shared by every instance (SPEC §1 scale-out):

@@ -1,5 +1,5 @@
 import { type Kysely, sql } from 'kysely';
-import type { Dialect } from '../db.js';
+import type { Dialect } from '../schema.js';
 
 /**
  * SPEC §6 "the list stays fast with 100,000 connections".
