@@ -3,7 +3,8 @@ import type { Db } from '../store/db.js';
 import { audit } from './audit.js';
 import { countAll, countMatching, readAlongTime, resolveSearch, searchCondition } from './connection-list.js';
 import type { Services } from './context.js';
-import { type Actor, replaceApiKey, revokeConnectionIn } from './transitions.js';
+import { type Actor, replaceApiKey, revokeConnectionIn, revokeConnectionsOfUser } from './transitions.js';
+import { normaliseEmail } from './users.js';
 
 export type { Actor } from './transitions.js';
 
@@ -151,5 +152,15 @@ export async function regenerateKey(s: Services, id: string, actor: Actor): Prom
     const key = await replaceApiKey(s, tx, at, id, conn.current_api_key_id);
     await audit(tx, at, actor.label, 'connection.key_regenerated', id, { apiKeyPrefix: key.prefix });
     return getConnection(s, id, tx);
+  });
+}
+
+/** SPEC §10 Revoke all of one user: `{ revoked: N }`; 404 for an unknown email. */
+export async function revokeAllOfUser(s: Services, emailInput: string, actor: Actor): Promise<number> {
+  const email = normaliseEmail(emailInput);
+  return s.store.transact(async (tx) => {
+    const user = await tx.selectFrom('users').select('id').where('email', '=', email).executeTakeFirst();
+    if (!user) throw new NotFound(`No user with email ${email}`);
+    return revokeConnectionsOfUser(tx, s.clock.now(), user.id, actor, 'revoke all');
   });
 }

@@ -61,6 +61,49 @@ export async function revokeConnectionIn(
   await audit(tx, at, actor.label, 'connection.revoked', id, { reason });
 }
 
+/**
+ * SPEC §10 Revoke all: every active connection of one user, revoked as one
+ * change with one audit row per connection. Returns how many there were.
+ */
+export async function revokeConnectionsOfUser(
+  tx: Tx,
+  at: number,
+  userId: string,
+  actor: Actor,
+  reason: string,
+): Promise<number> {
+  const revoked = await tx
+    .updateTable('connections')
+    .set({ status: 'revoked', revoked_at: at, revoked_by: actor.label })
+    .where('user_id', '=', userId)
+    .where('status', '=', 'active')
+    .returning('id')
+    .execute();
+  const ids = revoked.map((r) => r.id);
+  if (ids.length === 0) return 0;
+  await tx
+    .updateTable('api_keys')
+    .set({ deactivated_at: at })
+    .where('connection_id', 'in', ids)
+    .where('deactivated_at', 'is', null)
+    .execute();
+  await tx
+    .updateTable('access_tokens')
+    .set({ revoked_at: at })
+    .where('connection_id', 'in', ids)
+    .where('revoked_at', 'is', null)
+    .execute();
+  await tx
+    .updateTable('refresh_tokens')
+    .set({ state: 'revoked' })
+    .where('connection_id', 'in', ids)
+    .execute();
+  // One invalidation evicts every cached connection of the user, on every instance.
+  await tx.invalidate('user', userId);
+  for (const id of ids) await audit(tx, at, actor.label, 'connection.revoked', id, { reason });
+  return ids.length;
+}
+
 /** SPEC §4 Regenerate API key: the new key is the connection's from this commit on; the old one is dead. */
 export async function replaceApiKey(
   s: Services,

@@ -2,6 +2,7 @@ import * as OTPAuth from 'otpauth';
 import { BadInput, Conflict, NotFound, TooManyRequests } from '../domain/errors.js';
 import { isRole, ROLES, type Role } from '../domain/permissions.js';
 import { DUMMY_PASSWORD_HASH, hashPassword, seal, unseal, verifyPassword } from '../domain/secrets.js';
+import type { Tx } from '../store/invalidations.js';
 import { audit } from './audit.js';
 import { newId, type Services } from './context.js';
 import { signinKey } from './lockouts.js';
@@ -105,21 +106,31 @@ export async function setRole(
   const email = normaliseEmail(emailInput);
   const role = checkRole(roleInput);
   return s.store.transact(async (tx) => {
+    // Locked before the user is read, so the role read below is the one in force.
+    const owners = role === 'owner' ? [] : await lockOwners(s, tx);
     const row = await tx.selectFrom('users').selectAll().where('email', '=', email).executeTakeFirst();
     if (!row) throw new NotFound(`No user with email ${email}`);
-    if (row.role === 'owner' && role !== 'owner') {
-      const owners = await tx
-        .selectFrom('users')
-        .select((eb) => eb.fn.countAll<number>().as('n'))
-        .where('role', '=', 'owner')
-        .executeTakeFirstOrThrow();
-      if (Number(owners.n) <= 1) throw new Conflict('The last owner cannot be demoted');
+    if (row.role === 'owner' && role !== 'owner' && owners.length <= 1) {
+      throw new Conflict('The last owner cannot be demoted');
     }
     const at = s.clock.now();
     await changeRole(tx, row.id, role);
     await audit(tx, at, actor, 'user.role_changed', null, { email, from: row.role, to: role });
     return toUser({ ...row, role });
   });
+}
+
+/**
+ * The owners, locked for the rest of the transaction. "At least one owner"
+ * (SPEC §10) is checked under this lock, so two owners demoting or disabling
+ * each other at once cannot both pass: on PostgreSQL the second waits on the
+ * row lock and then sees the first's change (FOR UPDATE re-reads the rows);
+ * on SQLite every write transaction already holds the database's write lock.
+ */
+export async function lockOwners(s: Services, tx: Tx): Promise<string[]> {
+  const query = tx.selectFrom('users').select('id').where('role', '=', 'owner').orderBy('id');
+  const rows = await (s.store.dialect === 'postgres' ? query.forUpdate() : query).execute();
+  return rows.map((r) => r.id);
 }
 
 /** Turns on TOTP for a user; returns the otpauth:// URI to scan. The seed is stored sealed. */

@@ -184,6 +184,7 @@ describe('members, config and OpenAPI endpoints (SPEC §5, §7)', () => {
       'GET /api/openapi.json',
       'GET /api/upstreams',
       'POST /api/lockouts/unlock',
+      'POST /api/mcp-connections/revoke-all',
       'POST /api/mcp-connections/{id}/regenerate-key',
       'POST /api/mcp-connections/{id}/revoke',
       'POST /api/members',

@@ -92,6 +92,20 @@ export function openApiDocument(s: Services) {
         'api-keys:revoke',
         'The connection is already revoked',
       ),
+      '/api/mcp-connections/revoke-all': {
+        post: {
+          summary: 'Revoke every active connection of one user (SPEC §10)',
+          description: "Needs `api-keys:revoke`. Must come from the dashboard's own origin.",
+          requestBody: { required: true, content: { 'application/json': { schema: ref('RevokeAll') } } },
+          responses: {
+            200: json(ref('RevokedCount'), 'How many connections were revoked'),
+            400: error('A bad field, named in the message'),
+            ...E401,
+            ...E403_WRITE,
+            404: error('No user with this email'),
+          },
+        },
+      },
       '/api/mcp-connections/{id}/regenerate-key': connectionAction(
         'Replace the API key of an active connection; the old key is deactivated at once',
         'api-keys:revoke',
@@ -302,6 +316,16 @@ export function openApiDocument(s: Services) {
             password: { type: 'string', minLength: 8, maxLength: 1024 },
             role: { type: 'string', enum: [...ROLES] },
           },
+        },
+        RevokeAll: {
+          type: 'object',
+          required: ['userEmail'],
+          properties: { userEmail: { type: 'string', format: 'email' } },
+        },
+        RevokedCount: {
+          type: 'object',
+          required: ['revoked'],
+          properties: { revoked: { type: 'integer', minimum: 0 } },
         },
         RoleChange: {
           type: 'object',

@@ -2,7 +2,12 @@ import express, { type Request, Router } from 'express';
 import { z } from 'zod';
 import { BadInput, NotFound } from '../../domain/errors.js';
 import { PERMISSIONS, permissionsOf } from '../../domain/permissions.js';
-import { listConnections, regenerateKey, revokeConnection } from '../../services/connections.js';
+import {
+  listConnections,
+  regenerateKey,
+  revokeAllOfUser,
+  revokeConnection,
+} from '../../services/connections.js';
 import type { Services } from '../../services/context.js';
 import { type ApiRequest, allowed, authenticated, parse, sameOrigin, signedInUser } from './guards.js';
 
@@ -23,6 +28,16 @@ function encodeCursor(c: { connectedAt: number; id: string }): string {
 }
 
 const ID = /^[A-Za-z0-9_-]{1,64}$/;
+
+const revokeAll = z.object(
+  {
+    userEmail: z
+      .string({ error: (issue) => (issue.input === undefined ? 'is required' : 'must be a string') })
+      .max(254, 'must be at most 254 characters')
+      .regex(/^\s*[^\s@]+@[^\s@]+\.[^\s@]+\s*$/, 'must be an email address'),
+  },
+  { error: 'must be a JSON object sent with Content-Type: application/json' },
+);
 
 function decodeCursor(value: string): { connectedAt: number; id: string } {
   try {
@@ -78,6 +93,17 @@ export function apiRouter(s: Services): Router {
         items: page.items,
         nextCursor: page.nextCursor ? encodeCursor(page.nextCursor) : null,
       });
+    },
+  );
+
+  router.post(
+    '/api/mcp-connections/revoke-all',
+    ownOrigin,
+    signedIn,
+    allowed(PERMISSIONS.MCP_CONNECTIONS_REVOKE),
+    async (req: ApiRequest, res) => {
+      const { userEmail } = parse(revokeAll, req.body);
+      res.json({ revoked: await revokeAllOfUser(s, userEmail, { label: signedInUser(req).email }) });
     },
   );
 
