@@ -18,6 +18,9 @@ export type AuditAction =
   | 'user.signin_failed'
   | 'user.locked_out'
   | 'user.unlocked'
+  // SPEC §10 offboarding.
+  | 'user.disabled'
+  | 'user.enabled'
   | 'consent.granted'
   | 'consent.denied'
   // Issue #7: per-tool role restrictions on upstream tools.

@@ -70,6 +70,12 @@ export async function exchangeCode(s: Services, client: Client, input: CodeExcha
     if (input.resource !== undefined && checkResource(s, input.resource) !== code.resource) {
       return { error: new InvalidTarget('resource does not match the authorization request') };
     }
+    // SPEC §10: a disabled user holds no working connection. The row is locked
+    // so that a Disable committing meanwhile either waits for this exchange (and
+    // then revokes what it made) or is seen by it.
+    const userQuery = tx.selectFrom('users').select(['email', 'status']).where('id', '=', code.user_id);
+    const user = await (s.store.dialect === 'postgres' ? userQuery.forShare() : userQuery).executeTakeFirst();
+    if (user?.status !== 'active') return { error: new InvalidGrant('The authorization code is invalid') };
     const connectionId = newId(s.random);
     const scopes = code.scopes.split(' ');
     const key = await insertConnection(s, tx, at, connectionId, {
@@ -87,12 +93,7 @@ export async function exchangeCode(s: Services, client: Client, input: CodeExcha
       .executeTakeFirst();
     if (Number(used.numUpdatedRows) !== 1) throw new InvalidGrant('The authorization code was already used');
     const tokens = await issuePair(s, tx, connectionId, key.id, scopes, code.resource, at);
-    const user = await tx
-      .selectFrom('users')
-      .select('email')
-      .where('id', '=', code.user_id)
-      .executeTakeFirst();
-    await audit(tx, at, user?.email ?? code.user_id, 'connection.created', connectionId, {
+    await audit(tx, at, user.email, 'connection.created', connectionId, {
       clientId: client.clientId,
       apiKeyPrefix: key.prefix,
     });

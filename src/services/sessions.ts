@@ -27,7 +27,9 @@ export async function sessionUser(s: Services, sessionId: string | undefined): P
     .where('id_hash', '=', sha256(sessionId))
     .executeTakeFirst();
   if (!row || row.expires_at <= s.clock.now()) return null;
-  return findUserById(s, row.user_id);
+  const user = await findUserById(s, row.user_id);
+  // Disable ends the sessions; this also holds for one that raced it.
+  return user?.status === 'active' ? user : null;
 }
 
 export async function endSession(s: Services, sessionId: string): Promise<void> {

@@ -188,6 +188,19 @@ export async function changeRole(tx: Tx, userId: string, role: Role): Promise<vo
   await tx.invalidate('user', userId);
 }
 
+/**
+ * SPEC §10 user status. Disabling also ends every dashboard session of the
+ * user; the caller revokes the connections in the same transaction.
+ */
+export async function setUserStatus(tx: Tx, userId: string, status: 'active' | 'disabled'): Promise<void> {
+  await tx.updateTable('users').set({ status }).where('id', '=', userId).execute();
+  if (status === 'disabled') {
+    await tx.deleteFrom('browser_sessions').where('user_id', '=', userId).execute();
+    await tx.deleteFrom('signin_challenges').where('user_id', '=', userId).execute();
+  }
+  await tx.invalidate('user', userId);
+}
+
 // Writes below change nothing a bearer resolves to, so they invalidate nothing.
 
 /** SPEC §4 last token: when the connection last refreshed. */

@@ -7,12 +7,17 @@ import { audit } from './audit.js';
 import { newId, type Services } from './context.js';
 import { signinKey } from './lockouts.js';
 import { hit, hits, reset } from './rate-limit.js';
-import { changeRole, storeTotpSeed } from './transitions.js';
+import { changeRole, revokeConnectionsOfUser, setUserStatus, storeTotpSeed } from './transitions.js';
+
+export type UserStatus = 'active' | 'disabled';
+export type UserSource = 'local' | 'oidc' | 'scim';
 
 export interface User {
   id: string;
   email: string;
   role: Role;
+  status: UserStatus;
+  source: UserSource;
   totpEnabled: boolean;
   createdAt: string;
 }
@@ -39,6 +44,8 @@ function toUser(row: {
   id: string;
   email: string;
   role: string;
+  status: string;
+  source: string;
   totp_sealed: string | null;
   created_at: number;
 }): User {
@@ -46,6 +53,8 @@ function toUser(row: {
     id: row.id,
     email: row.email,
     role: checkRole(row.role),
+    status: row.status === 'disabled' ? 'disabled' : 'active',
+    source: row.source as UserSource,
     totpEnabled: row.totp_sealed !== null,
     createdAt: new Date(row.created_at).toISOString(),
   };
@@ -70,7 +79,15 @@ export async function createUser(
       .values({ id, email, password_hash: passwordHash, role, totp_sealed: null, created_at: at })
       .execute();
     await audit(tx, at, actor, 'user.created', null, { email, role });
-    return { id, email, role, totpEnabled: false, createdAt: new Date(at).toISOString() };
+    return {
+      id,
+      email,
+      role,
+      status: 'active',
+      source: 'local',
+      totpEnabled: false,
+      createdAt: new Date(at).toISOString(),
+    };
   });
 }
 
@@ -128,9 +145,62 @@ export async function setRole(
  * on SQLite every write transaction already holds the database's write lock.
  */
 export async function lockOwners(s: Services, tx: Tx): Promise<string[]> {
-  const query = tx.selectFrom('users').select('id').where('role', '=', 'owner').orderBy('id');
+  const query = tx
+    .selectFrom('users')
+    .select('id')
+    .where('role', '=', 'owner')
+    .where('status', '=', 'active')
+    .orderBy('id');
   const rows = await (s.store.dialect === 'postgres' ? query.forUpdate() : query).execute();
   return rows.map((r) => r.id);
+}
+
+/**
+ * SPEC §10 Disable, in one transaction: the user becomes disabled, every active
+ * connection of theirs is revoked (revokedBy = the actor), every dashboard
+ * session ends; an audit row per connection plus one for the user. The last
+ * active owner cannot be disabled (409), whatever the concurrency.
+ */
+export async function disableUser(s: Services, emailInput: string, actor: string): Promise<User> {
+  const email = normaliseEmail(emailInput);
+  return s.store.transact(async (tx) => {
+    const owners = await lockOwners(s, tx);
+    const row = await tx.selectFrom('users').selectAll().where('email', '=', email).executeTakeFirst();
+    if (!row) throw new NotFound(`No user with email ${email}`);
+    if (owners.length === 1 && owners[0] === row.id) throw new Conflict('The last owner cannot be disabled');
+    const at = s.clock.now();
+    // Written even when already disabled: the row lock it takes is what a
+    // concurrent code exchange for this user waits on (services/code-grant.ts).
+    await setUserStatus(tx, row.id, 'disabled');
+    if (row.status !== 'disabled') await audit(tx, at, actor, 'user.disabled', null, { email });
+    await revokeConnectionsOfUser(tx, at, row.id, { label: actor }, 'user disabled');
+    return toUser({ ...row, status: 'disabled' });
+  });
+}
+
+/** SPEC §10 Enable: sign-in works again; revoked connections stay revoked. */
+export async function enableUser(s: Services, emailInput: string, actor: string): Promise<User> {
+  const email = normaliseEmail(emailInput);
+  return s.store.transact(async (tx) => {
+    const row = await tx.selectFrom('users').selectAll().where('email', '=', email).executeTakeFirst();
+    if (!row) throw new NotFound(`No user with email ${email}`);
+    if (row.status !== 'active') {
+      await setUserStatus(tx, row.id, 'active');
+      await audit(tx, s.clock.now(), actor, 'user.enabled', null, { email });
+    }
+    return toUser({ ...row, status: 'active' });
+  });
+}
+
+/** How many active connections each user holds (SPEC §10 member JSON). */
+export async function activeConnectionCounts(s: Services): Promise<Map<string, number>> {
+  const rows = await s.store.db
+    .selectFrom('connections')
+    .select(['user_id', (eb) => eb.fn.countAll<number>().as('n')])
+    .where('status', '=', 'active')
+    .groupBy('user_id')
+    .execute();
+  return new Map(rows.map((r) => [r.user_id, Number(r.n)]));
 }
 
 /** Turns on TOTP for a user; returns the otpauth:// URI to scan. The seed is stored sealed. */
@@ -173,7 +243,8 @@ export async function authenticate(
   }
   const row = await s.store.db.selectFrom('users').selectAll().where('email', '=', email).executeTakeFirst();
   const ok = await verifyPassword(password.slice(0, 1024), row?.password_hash ?? DUMMY_PASSWORD_HASH);
-  if (!row || !ok) {
+  // SPEC §10: a disabled user gets the same generic answer as a wrong password.
+  if (!row || !ok || row.status !== 'active') {
     await countFailure(s, email, ip, {});
     return null;
   }

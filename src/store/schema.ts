@@ -1,7 +1,7 @@
+import type { Generated } from 'kysely';
+
 /** Which database a store runs on; migrations and a few statements differ by it. */
 export type Dialect = 'sqlite' | 'postgres';
-
-import type { Generated } from 'kysely';
 
 /** Times are milliseconds since the epoch in both backends (BIGINT in PostgreSQL). */
 export interface Database {
@@ -12,6 +12,12 @@ export interface Database {
     role: string;
     totp_sealed: string | null;
     created_at: number;
+    /** SPEC §10: `active` or `disabled`. */
+    status: Generated<string>;
+    /** SPEC §10: `local`, `oidc` or `scim`. */
+    source: Generated<string>;
+    /** When SCIM deleted the user (kept disabled, never erased). */
+    deprovisioned_at: number | null;
   };
   oauth_clients: {
     client_id: string;

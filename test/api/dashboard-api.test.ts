@@ -67,7 +67,16 @@ describe('members, config and OpenAPI endpoints (SPEC §5, §7)', () => {
     };
     assert.ok(body.items.length >= 4);
     for (const m of body.items)
-      assert.deepEqual(Object.keys(m).sort(), ['createdAt', 'email', 'id', 'role', 'totpEnabled']);
+      assert.deepEqual(Object.keys(m).sort(), [
+        'activeConnections',
+        'createdAt',
+        'email',
+        'id',
+        'role',
+        'source',
+        'status',
+        'totpEnabled',
+      ]);
     const admin = body.roles.find((r) => r.name === 'admin');
     assert.deepEqual(admin?.permissions, [
       { name: 'MCP_CONNECTIONS_READ', value: 'api-keys:read' },
@@ -188,6 +197,8 @@ describe('members, config and OpenAPI endpoints (SPEC §5, §7)', () => {
       'POST /api/mcp-connections/{id}/regenerate-key',
       'POST /api/mcp-connections/{id}/revoke',
       'POST /api/members',
+      'POST /api/members/disable',
+      'POST /api/members/enable',
       'POST /api/members/role',
     ]);
     assert.deepEqual(Object.keys(doc.components.schemas.Connection?.properties ?? {}), [

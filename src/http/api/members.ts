@@ -2,7 +2,15 @@ import express, { Router } from 'express';
 import { z } from 'zod';
 import { PERMISSIONS, permissionsOf, ROLES } from '../../domain/permissions.js';
 import type { Services } from '../../services/context.js';
-import { createUser, listUsers, setRole, type User } from '../../services/users.js';
+import {
+  activeConnectionCounts,
+  createUser,
+  disableUser,
+  enableUser,
+  listUsers,
+  setRole,
+  type User,
+} from '../../services/users.js';
 import { type ApiRequest, allowed, authenticated, parse, sameOrigin, signedInUser } from './guards.js';
 
 const NAMES = Object.fromEntries(Object.entries(PERMISSIONS).map(([name, value]) => [value, name]));
@@ -17,10 +25,20 @@ const object = <T extends z.ZodRawShape>(shape: T) =>
 
 const newMember = object({ email: text(254), password: text(1024), role });
 const roleChange = object({ email: text(254), role });
+const byEmail = object({ email: text(254) });
 
-/** A member as the API shows it: the user without anything secret. */
-function toMember(u: User) {
-  return { id: u.id, email: u.email, role: u.role, totpEnabled: u.totpEnabled, createdAt: u.createdAt };
+/** A member as the API shows it (SPEC §10 member JSON): the user without anything secret. */
+function toMember(u: User, activeConnections: number) {
+  return {
+    id: u.id,
+    email: u.email,
+    role: u.role,
+    status: u.status,
+    source: u.source,
+    activeConnections,
+    totpEnabled: u.totpEnabled,
+    createdAt: u.createdAt,
+  };
 }
 
 /**
@@ -40,19 +58,33 @@ export function membersRouter(s: Services): Router {
   const json = express.json({ limit: '16kb' });
   const owner = [authenticated(s), allowed(PERMISSIONS.MEMBERS_MANAGE)];
 
+  const member = async (u: User) => toMember(u, (await activeConnectionCounts(s)).get(u.id) ?? 0);
+
   router.get('/api/members', ...owner, async (_req, res) => {
-    res.json({ items: (await listUsers(s)).map(toMember), roles: roles() });
+    const [users, counts] = await Promise.all([listUsers(s), activeConnectionCounts(s)]);
+    res.json({ items: users.map((u) => toMember(u, counts.get(u.id) ?? 0)), roles: roles() });
   });
 
   router.post('/api/members', sameOrigin(s), ...owner, json, async (req: ApiRequest, res) => {
     const input = parse(newMember, req.body);
     const user = await createUser(s, input, signedInUser(req).email);
-    res.status(201).json(toMember(user));
+    res.status(201).json(toMember(user, 0));
   });
 
   router.post('/api/members/role', sameOrigin(s), ...owner, json, async (req: ApiRequest, res) => {
     const input = parse(roleChange, req.body);
-    res.json(toMember(await setRole(s, input.email, input.role, signedInUser(req).email)));
+    res.json(await member(await setRole(s, input.email, input.role, signedInUser(req).email)));
+  });
+
+  // SPEC §10 Disable / Enable, owners only.
+  router.post('/api/members/disable', sameOrigin(s), ...owner, json, async (req: ApiRequest, res) => {
+    const input = parse(byEmail, req.body);
+    res.json(await member(await disableUser(s, input.email, signedInUser(req).email)));
+  });
+
+  router.post('/api/members/enable', sameOrigin(s), ...owner, json, async (req: ApiRequest, res) => {
+    const input = parse(byEmail, req.body);
+    res.json(await member(await enableUser(s, input.email, signedInUser(req).email)));
   });
 
   return router;

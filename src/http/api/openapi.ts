@@ -145,6 +145,35 @@ export function openApiDocument(s: Services) {
           },
         },
       },
+      '/api/members/disable': {
+        post: {
+          summary: 'Disable a user: revoke every connection, end every session (SPEC §10)',
+          description: "Needs `members:manage`. Must come from the dashboard's own origin.",
+          requestBody: { required: true, content: { 'application/json': { schema: ref('MemberEmail') } } },
+          responses: {
+            200: json(ref('Member'), 'The user'),
+            400: error('A bad field, named in the message'),
+            ...E401,
+            ...E403_WRITE,
+            404: error('No user with this email'),
+            409: error('The last owner cannot be disabled'),
+          },
+        },
+      },
+      '/api/members/enable': {
+        post: {
+          summary: 'Enable a user: sign-in works again; revoked connections stay revoked',
+          description: "Needs `members:manage`. Must come from the dashboard's own origin.",
+          requestBody: { required: true, content: { 'application/json': { schema: ref('MemberEmail') } } },
+          responses: {
+            200: json(ref('Member'), 'The user'),
+            400: error('A bad field, named in the message'),
+            ...E401,
+            ...E403_WRITE,
+            404: error('No user with this email'),
+          },
+        },
+      },
       '/api/audit-events': {
         get: {
           summary: 'Audit events, newest first, optionally of one connection',
@@ -273,11 +302,23 @@ export function openApiDocument(s: Services) {
         },
         Member: {
           type: 'object',
-          required: ['id', 'email', 'role', 'totpEnabled', 'createdAt'],
+          required: [
+            'id',
+            'email',
+            'role',
+            'status',
+            'source',
+            'activeConnections',
+            'totpEnabled',
+            'createdAt',
+          ],
           properties: {
             id: { type: 'string' },
             email: { type: 'string', format: 'email' },
             role: { type: 'string', enum: [...ROLES] },
+            status: { type: 'string', enum: ['active', 'disabled'] },
+            source: { type: 'string', enum: ['local', 'oidc', 'scim'] },
+            activeConnections: { type: 'integer', minimum: 0 },
             totpEnabled: { type: 'boolean' },
             createdAt: { type: 'string', format: 'date-time' },
           },
@@ -316,6 +357,11 @@ export function openApiDocument(s: Services) {
             password: { type: 'string', minLength: 8, maxLength: 1024 },
             role: { type: 'string', enum: [...ROLES] },
           },
+        },
+        MemberEmail: {
+          type: 'object',
+          required: ['email'],
+          properties: { email: { type: 'string', format: 'email', maxLength: 254 } },
         },
         RevokeAll: {
           type: 'object',
