@@ -107,6 +107,9 @@ export interface CodeExchange {
 }
 
 /** RFC 7636 §4.6: BASE64URL(SHA256(verifier)) must equal the challenge. */
+/** RFC 6749 §5.2: one public answer for every bad code; what was wrong is the private reason. */
+const invalidCode = (reason: string) => new InvalidGrant('Invalid authorization code', { reason });
+
 function pkceMatches(verifier: string, challenge: string): boolean {
   const computed = createHash('sha256').update(verifier).digest('base64url');
   return safeEqual(computed, challenge);
@@ -126,7 +129,7 @@ export async function exchangeCode(s: Services, client: Client, input: CodeExcha
       .selectAll()
       .where('code_hash', '=', codeHash)
       .executeTakeFirst();
-    if (!code) return { error: new InvalidGrant('The authorization code is invalid') };
+    if (!code) return { error: invalidCode('unknown code') };
     if (code.used_at !== null) {
       if (code.connection_id) {
         const conn = await tx
@@ -144,23 +147,23 @@ export async function exchangeCode(s: Services, client: Client, input: CodeExcha
           );
           await audit(tx, at, 'Waxseal', 'connection.code_replayed', code.connection_id);
           return {
-            error: new InvalidGrant('The authorization code was already used'),
+            error: invalidCode('code replayed: its connection revoked'),
             revoked: code.connection_id,
           };
         }
       }
-      return { error: new InvalidGrant('The authorization code was already used') };
+      return { error: invalidCode('code already used') };
     }
     if (code.client_id !== client.clientId) {
-      return { error: new InvalidGrant('The authorization code was issued to another client') };
+      return { error: invalidCode('code issued to another client') };
     }
-    if (code.expires_at <= at) return { error: new InvalidGrant('The authorization code has expired') };
+    if (code.expires_at <= at) return { error: invalidCode('code expired') };
     // OAuth 2.1 §4.1.3: redirect_uri must match when it was sent in the request.
     if (input.redirectUri !== undefined && input.redirectUri !== code.redirect_uri) {
-      return { error: new InvalidGrant('redirect_uri does not match the authorization request') };
+      return { error: invalidCode('redirect_uri differs from the authorization request') };
     }
     if (!pkceMatches(input.codeVerifier, code.code_challenge)) {
-      return { error: new InvalidGrant('code_verifier does not match the code challenge') };
+      return { error: invalidCode('code_verifier does not match the code challenge') };
     }
     if (input.resource !== undefined && checkResource(s, input.resource) !== code.resource) {
       return { error: new InvalidTarget('resource does not match the authorization request') };
@@ -198,7 +201,7 @@ export async function exchangeCode(s: Services, client: Client, input: CodeExcha
       .where('code_hash', '=', codeHash)
       .where('used_at', 'is', null)
       .executeTakeFirst();
-    if (Number(used.numUpdatedRows) !== 1) throw new InvalidGrant('The authorization code was already used');
+    if (Number(used.numUpdatedRows) !== 1) throw invalidCode('code used concurrently');
     const tokens = await issuePair(s, tx, connectionId, key.id, scopes, code.resource, at);
     const user = await tx
       .selectFrom('users')
@@ -345,6 +348,7 @@ export async function loadConnection(s: Services, id: string): Promise<Connectio
     .select([
       'c.id',
       'c.status',
+      'c.client_id',
       'c.client_name',
       'u.id as user_id',
       'u.email',
@@ -359,6 +363,7 @@ export async function loadConnection(s: Services, id: string): Promise<Connectio
     ? {
         id: row.id,
         status: row.status,
+        clientId: row.client_id,
         clientName: row.client_name,
         userId: row.user_id,
         userEmail: row.email,
