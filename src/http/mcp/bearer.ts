@@ -45,7 +45,7 @@ export function requireBearer(s: Services) {
     }
     const token = match[1] as string;
     const caller = await resolveBearer(s, token);
-    if (!caller) throw new InvalidToken(undefined, { reason: 'unknown, expired or revoked token' });
+    if (!caller) throw new InvalidToken();
     // Tokens are audience-bound to the canonical MCP URL (RFC 8707).
     if (caller.token.resource !== s.config.mcpUrl) {
       throw new InvalidToken(undefined, { reason: 'token issued for another resource' });
@@ -62,7 +62,6 @@ export function requireBearer(s: Services) {
       apiKey: c.apiKey,
       apiKeyPrefix: c.apiKeyPrefix,
     };
-    const extra: CallerExtra = { caller: mcpCaller, connectionId: c.id };
     const auth: AuthInfo = {
       token,
       // The SDK's AuthInfo.clientId is the OAuth client's id (RFC 6749 §2.2).
@@ -70,7 +69,7 @@ export function requireBearer(s: Services) {
       scopes: caller.token.scopes,
       expiresAt: Math.floor((caller.token.expiresAt ?? s.clock.now() + 3_600_000) / 1000),
       resource: new URL(caller.token.resource),
-      extra: { ...extra },
+      extra: { caller: mcpCaller, connectionId: c.id } satisfies CallerExtra,
     };
     (req as Request & { auth?: AuthInfo }).auth = auth;
     next();
