@@ -18,6 +18,8 @@ export interface TokenEntry {
 export interface ConnectionEntry {
   id: string;
   status: string;
+  /** The OAuth client the connection was made by (what the SDK's AuthInfo.clientId means). */
+  clientId: string;
   clientName: string;
   userId: string;
   userEmail: string;

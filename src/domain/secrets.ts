@@ -44,10 +44,14 @@ export function sha256(value: string): string {
   return createHash('sha256').update(value).digest('hex');
 }
 
+/**
+ * Compares two secrets in constant time, whatever their lengths: both sides are
+ * hashed first, so neither the position of the first difference nor the length
+ * of the expected value shows in the timing. Use it wherever a secret is compared.
+ */
 export function safeEqual(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
+  const digest = (value: string) => createHash('sha256').update(value, 'utf8').digest();
+  return timingSafeEqual(digest(a), digest(b));
 }
 
 /**

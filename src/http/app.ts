@@ -79,6 +79,6 @@ export function createApp(s: Services, options: { tools?: RegisterTools[]; mcp?:
   app.use((req, res) => {
     res.status(404).json({ error: 'not_found', error_description: `No route ${req.method} ${req.path}` });
   });
-  app.use(errorRenderer(s.log));
+  app.use(errorRenderer(s));
   return app;
 }

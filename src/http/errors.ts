@@ -1,8 +1,17 @@
 import type { NextFunction, Request, Response } from 'express';
-import type { Logger } from 'pino';
-import { InvalidClient, Unavailable, WaxsealError } from '../domain/errors.js';
+import {
+  InsufficientScope,
+  InvalidClient,
+  InvalidToken,
+  TokenRequired,
+  Unavailable,
+  WaxsealError,
+} from '../domain/errors.js';
+import type { Services } from '../services/context.js';
 import { isUnavailable } from '../store/db.js';
 import { RateLimited } from './limits.js';
+import { isBasic } from './oauth/basic-auth.js';
+import { resourceMetadataUrl } from './oauth/metadata.js';
 
 /** Body-parser failures carry a status and a type; turn them into typed errors. */
 function fromBodyParser(err: unknown): WaxsealError | null {
@@ -34,20 +43,45 @@ export function toWaxsealError(err: unknown): WaxsealError | null {
 }
 
 /**
- * Renders every error once (STYLE §3), as OAuth-style JSON:
- * `{ error, error_description }` — RFC 6749 §5.2 for OAuth endpoints, the same
- * shape for the admin API. Unknown errors are logged and become a generic 500.
+ * The RFC 6750 §3 challenge of a /mcp refusal (SPEC §3): always the resource
+ * metadata URL (RFC 9728 §5.1); `error="invalid_token"` only where a token was
+ * given; insufficient_scope names every scope the operation needs.
  */
-export function errorRenderer(log: Logger) {
+function bearerChallenge(known: WaxsealError, resourceMetadata: string): string | null {
+  const base = `Bearer resource_metadata="${resourceMetadata}"`;
+  if (known instanceof TokenRequired) return base;
+  if (known instanceof InvalidToken) return `${base}, error="invalid_token"`;
+  if (known instanceof InsufficientScope) {
+    return `${base}, error="insufficient_scope", scope="${known.scopes.join(' ')}"`;
+  }
+  return null;
+}
+
+/**
+ * Renders every error once (STYLE §3), as OAuth-style JSON:
+ * `{ error, error_description }` — RFC 6749 §5.2 for OAuth endpoints, RFC 6750
+ * for /mcp, the same shape for the admin API. An error's private `reason` is
+ * logged, never sent. Unknown errors are logged and become a generic 500.
+ */
+export function errorRenderer(s: Services) {
+  const resourceMetadata = resourceMetadataUrl(s);
   return (err: unknown, req: Request, res: Response, _next: NextFunction) => {
     const known = toWaxsealError(err);
     if (res.headersSent) return;
     if (!known) {
-      log.error({ err, path: req.path }, 'unhandled error');
+      s.log.error({ err, path: req.path }, 'unhandled error');
       res.status(500).json({ error: 'server_error', error_description: 'Something went wrong on our side' });
       return;
     }
-    if (known instanceof InvalidClient && req.headers.authorization?.toLowerCase().startsWith('basic ')) {
+    if (known.reason) {
+      s.log.info(
+        { path: req.path, status: known.status, error: known.code, reason: known.reason },
+        'request refused',
+      );
+    }
+    const challenge = bearerChallenge(known, resourceMetadata);
+    if (challenge) res.set('WWW-Authenticate', challenge);
+    if (known instanceof InvalidClient && isBasic(req.headers.authorization)) {
       res.set('WWW-Authenticate', 'Basic realm="waxseal"'); // RFC 6749 §5.2
     }
     if (known.status === 503) res.set('Retry-After', '2');

@@ -88,6 +88,7 @@ export async function loadConnection(s: Services, id: string): Promise<Connectio
     .select([
       'c.id',
       'c.status',
+      'c.client_id',
       'c.client_name',
       'u.id as user_id',
       'u.email',
@@ -102,6 +103,7 @@ export async function loadConnection(s: Services, id: string): Promise<Connectio
     ? {
         id: row.id,
         status: row.status,
+        clientId: row.client_id,
         clientName: row.client_name,
         userId: row.user_id,
         userEmail: row.email,

@@ -122,12 +122,26 @@ export async function findClient(s: Services, clientId: string): Promise<Client 
 export interface PresentedCredentials {
   clientId?: string;
   clientSecret?: string;
+  /** Where the credentials came from: HTTP Basic, the form body, or no secret at all. */
   via: 'basic' | 'post' | 'none';
 }
 
+/** The token_endpoint_auth_method a request actually used (RFC 7591 §2). */
+const METHOD_USED: Record<PresentedCredentials['via'], AuthMethod> = {
+  basic: 'client_secret_basic',
+  post: 'client_secret_post',
+  none: 'none',
+};
+
+/** One public answer for every failed authentication: which check failed is the private reason. */
+const FAILED = 'Client authentication failed';
+
 /**
  * RFC 6749 §2.3 / OAuth 2.1 §2.4: authenticates the client at /token and /revoke
- * with the method it registered. Secrets are compared as hashes in constant time.
+ * with exactly the method it registered — a client_secret_basic client with
+ * Basic, a client_secret_post client with the form, a public (`none`) client
+ * with no secret at all (one it presents is refused, not ignored). Secrets are
+ * compared in constant time against the stored hash.
  */
 export async function authenticateClient(s: Services, presented: PresentedCredentials): Promise<Client> {
   if (!presented.clientId) throw new InvalidClient('client_id is required');
@@ -135,16 +149,16 @@ export async function authenticateClient(s: Services, presented: PresentedCreden
     if (err instanceof ClientMetadataError) throw new InvalidClient(err.message);
     throw err;
   });
-  if (!client) throw new InvalidClient('Unknown client');
-  if (client.authMethod === 'none') {
-    if (presented.clientSecret) throw new InvalidClient('This client is public and has no secret');
-    return client;
+  if (!client) throw new InvalidClient(FAILED, { reason: 'unknown client_id' });
+  const used = METHOD_USED[presented.via];
+  if (used !== client.authMethod) {
+    throw new InvalidClient(`${FAILED}: use the token_endpoint_auth_method this client registered`, {
+      reason: `client registered ${client.authMethod} but authenticated with ${used}`,
+    });
   }
-  // Either secret method is accepted for a confidential client: clients that
-  // registered without naming one (RFC 7591 default: basic) often post the secret.
-  if (!presented.clientSecret) throw new InvalidClient('Client authentication is required');
-  if (!client.secretHash || !safeEqual(sha256(presented.clientSecret), client.secretHash)) {
-    throw new InvalidClient('Client authentication failed');
+  if (client.authMethod === 'none') return client;
+  if (!client.secretHash || !safeEqual(sha256(presented.clientSecret ?? ''), client.secretHash)) {
+    throw new InvalidClient(FAILED, { reason: 'wrong client secret' });
   }
   return client;
 }

@@ -14,6 +14,9 @@ export interface CodeExchange {
   resource: string | undefined;
 }
 
+/** RFC 6749 §5.2: one public answer for every bad code; what was wrong is the private reason. */
+const invalidCode = (reason: string) => new InvalidGrant('Invalid authorization code', { reason });
+
 /** RFC 7636 §4.6: BASE64URL(SHA256(verifier)) must equal the challenge. */
 function pkceMatches(verifier: string, challenge: string): boolean {
   const computed = createHash('sha256').update(verifier).digest('base64url');
@@ -34,7 +37,7 @@ export async function exchangeCode(s: Services, client: Client, input: CodeExcha
       .selectAll()
       .where('code_hash', '=', codeHash)
       .executeTakeFirst();
-    if (!code) return { error: new InvalidGrant('The authorization code is invalid') };
+    if (!code) return { error: invalidCode('unknown code') };
     if (code.used_at !== null) {
       if (code.connection_id) {
         const conn = await tx
@@ -51,21 +54,21 @@ export async function exchangeCode(s: Services, client: Client, input: CodeExcha
             'code replay',
           );
           await audit(tx, at, 'Waxseal', 'connection.code_replayed', code.connection_id);
-          return { error: new InvalidGrant('The authorization code was already used') };
+          return { error: invalidCode('code replayed: its connection revoked') };
         }
       }
-      return { error: new InvalidGrant('The authorization code was already used') };
+      return { error: invalidCode('code already used') };
     }
     if (code.client_id !== client.clientId) {
-      return { error: new InvalidGrant('The authorization code was issued to another client') };
+      return { error: invalidCode('code issued to another client') };
     }
-    if (code.expires_at <= at) return { error: new InvalidGrant('The authorization code has expired') };
+    if (code.expires_at <= at) return { error: invalidCode('code expired') };
     // OAuth 2.1 §4.1.3: redirect_uri must match when it was sent in the request.
     if (input.redirectUri !== undefined && input.redirectUri !== code.redirect_uri) {
-      return { error: new InvalidGrant('redirect_uri does not match the authorization request') };
+      return { error: invalidCode('redirect_uri differs from the authorization request') };
     }
     if (!pkceMatches(input.codeVerifier, code.code_challenge)) {
-      return { error: new InvalidGrant('code_verifier does not match the code challenge') };
+      return { error: invalidCode('code_verifier does not match the code challenge') };
     }
     if (input.resource !== undefined && checkResource(s, input.resource) !== code.resource) {
       return { error: new InvalidTarget('resource does not match the authorization request') };
@@ -75,7 +78,7 @@ export async function exchangeCode(s: Services, client: Client, input: CodeExcha
     // then revokes what it made) or is seen by it.
     const userQuery = tx.selectFrom('users').select(['email', 'status']).where('id', '=', code.user_id);
     const user = await (s.store.dialect === 'postgres' ? userQuery.forShare() : userQuery).executeTakeFirst();
-    if (user?.status !== 'active') return { error: new InvalidGrant('The authorization code is invalid') };
+    if (user?.status !== 'active') return { error: invalidCode('user disabled') };
     const connectionId = newId(s.random);
     const scopes = code.scopes.split(' ');
     const key = await insertConnection(s, tx, at, connectionId, {
@@ -91,7 +94,7 @@ export async function exchangeCode(s: Services, client: Client, input: CodeExcha
       .where('code_hash', '=', codeHash)
       .where('used_at', 'is', null)
       .executeTakeFirst();
-    if (Number(used.numUpdatedRows) !== 1) throw new InvalidGrant('The authorization code was already used');
+    if (Number(used.numUpdatedRows) !== 1) throw invalidCode('code used concurrently');
     const tokens = await issuePair(s, tx, connectionId, key.id, scopes, code.resource, at);
     await audit(tx, at, user.email, 'connection.created', connectionId, {
       clientId: client.clientId,

@@ -56,6 +56,9 @@ const rotate = prepared((db, p: { tokenId: string; connectionId: string }) =>
     ),
 );
 
+/** RFC 6749 §5.2: one public answer for every bad refresh token; what was wrong is the private reason. */
+const invalidToken = (reason: string) => new InvalidGrant('Invalid refresh token', { reason });
+
 /**
  * The refresh_token grant with rotation (SPEC §2, RFC 9700 §4.14.2). Serialised
  * per connection (row lock on PostgreSQL, the write lock on SQLite) so that any
@@ -68,16 +71,16 @@ export async function refresh(s: Services, client: Client, input: RefreshInput):
     const at = s.clock.now();
     const byToken = s.store.dialect === 'postgres' ? connectionByTokenLocked : connectionByToken;
     const conn = (await byToken(tx, { hash })).rows[0];
-    if (!conn) return { error: new InvalidGrant('The refresh token is invalid') };
+    if (!conn) return { error: invalidToken('unknown refresh token') };
     const connectionId = conn.id;
     if (conn.client_id !== client.clientId) {
-      return { error: new InvalidGrant('The refresh token was issued to another client') };
+      return { error: invalidToken('refresh token issued to another client') };
     }
-    if (conn.status !== 'active') return { error: new InvalidGrant('This connection has been revoked') };
+    if (conn.status !== 'active') return { error: invalidToken('connection revoked') };
     const { rows } = await presentedAndCurrent(tx, { hash, connectionId });
     const token = rows.find((r) => r.token_hash === hash);
     const current = rows.find((r) => r.state === 'current');
-    if (!token) return { error: new InvalidGrant('The refresh token is invalid') };
+    if (!token) return { error: invalidToken('unknown refresh token') };
     const decision = rotationFor(token.state as RefreshState, token.id === current?.id);
     if (decision.kind === 'reuse') {
       await revokeConnectionIn(
@@ -88,10 +91,10 @@ export async function refresh(s: Services, client: Client, input: RefreshInput):
         'refresh reuse',
       );
       await audit(tx, at, 'Waxseal', 'connection.refresh_reuse', connectionId);
-      return { error: new InvalidGrant('The refresh token was already used') };
+      return { error: invalidToken('rotated-out token reused: connection revoked') };
     }
-    if (decision.kind === 'dead') return { error: new InvalidGrant('The refresh token is no longer valid') };
-    if (token.expires_at <= at) return { error: new InvalidGrant('The refresh token has expired') };
+    if (decision.kind === 'dead') return { error: invalidToken('refresh token revoked') };
+    if (token.expires_at <= at) return { error: invalidToken('refresh token expired') };
     const resource = checkResource(s, input.resource);
     if (resource !== conn.resource) return { error: new InvalidTarget('resource does not match this grant') };
     const granted = conn.scopes.split(' ');

@@ -1,12 +1,18 @@
 /**
  * Shared helpers for the negative OAuth catalogue (oauth-negative-*.test.ts):
  * each test file starts one SQLite server with useServer() and drives it with
- * plain fetch, a cookie-jar Browser and a TestClock for the expiry cases.
+ * plain fetch, a cookie-jar Browser and a TestClock for the expiry cases. The
+ * server's log is kept in memory (logLines) so a test can check what a refusal
+ * logged beside what it answered.
  */
 import assert from 'node:assert/strict';
 import { after, before } from 'node:test';
+import pino from 'pino';
+import { loadConfig } from '../../src/config.js';
+import type { RegisterTools } from '../../src/http/mcp/endpoint.js';
+import { startServer } from '../../src/server.js';
 import { addUser, authorizeInBrowser, Browser, pkce } from '../helpers/flow.js';
-import { startTestServer, TestClock, type TestServer } from '../helpers/server.js';
+import { createTestDatabase, freePort, TestClock, type TestServer, testEnv } from '../helpers/server.js';
 
 export const REDIRECT = 'http://127.0.0.1:8976/callback';
 export const clock = new TestClock();
@@ -15,10 +21,34 @@ export let server: TestServer;
 export let browser: Browser;
 export let user: { email: string; password: string };
 
+const log: Record<string, unknown>[] = [];
+
+/** Every line the server has logged so far, parsed. */
+export function logLines(): Record<string, unknown>[] {
+  return [...log];
+}
+
 /** Starts one SQLite server (with the shared TestClock) for the enclosing describe. */
-export function useServer(): void {
+export function useServer(options: { env?: Record<string, string>; tools?: RegisterTools[] } = {}): void {
   before(async () => {
-    server = await startTestServer('sqlite', { clock });
+    const db = await createTestDatabase('sqlite');
+    const env = testEnv(db, await freePort(), options.env);
+    const sink = { write: (line: string) => void log.push(JSON.parse(line) as Record<string, unknown>) };
+    const running = await startServer(loadConfig(env), {
+      clock,
+      log: pino({ level: 'debug' }, sink),
+      tools: options.tools,
+    });
+    server = {
+      ...running,
+      base: env.PUBLIC_URL as string,
+      db,
+      env,
+      stop: async () => {
+        await running.close();
+        await db.drop();
+      },
+    };
     user = await addUser(server, 'neg@example.com', 'admin');
     browser = new Browser(server.base);
   });

@@ -198,9 +198,12 @@ describe('OAuth negative cases: tokens, revocation and /mcp (SPEC §2-§3, sqlit
 
   describe('POST /token: request and client authentication', () => {
     let confidential: RegisteredClient;
+    let basicClient: RegisteredClient;
     before(async () => {
       confidential = await newClient({ token_endpoint_auth_method: 'client_secret_post' });
       assert.ok(confidential.client_secret);
+      basicClient = await newClient({ token_endpoint_auth_method: 'client_secret_basic' });
+      assert.ok(basicClient.client_secret);
     });
     const basic = (id: string, secret: string) =>
       `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
@@ -258,7 +261,7 @@ describe('OAuth negative cases: tokens, revocation and /mcp (SPEC §2-§3, sqlit
     test('a confidential client with a bad secret via client_secret_basic fails with 401 invalid_client and a Basic challenge', async () => {
       const res = await token(
         { grant_type: 'refresh_token', refresh_token: 'x' },
-        { authorization: basic(confidential.client_id, 'wrong') },
+        { authorization: basic(basicClient.client_id, 'wrong') },
       );
       assert.match(res.headers.get('www-authenticate') ?? '', /^Basic\b/);
       await expectError(res, 401, 'invalid_client');
@@ -293,7 +296,7 @@ describe('OAuth negative cases: tokens, revocation and /mcp (SPEC §2-§3, sqlit
     test('a confidential client with the right secret gets past client authentication', async () => {
       const res = await token(
         { grant_type: 'refresh_token', refresh_token: 'wax_rt_unknown' },
-        { authorization: basic(confidential.client_id, confidential.client_secret as string) },
+        { authorization: basic(basicClient.client_id, basicClient.client_secret as string) },
       );
       await expectError(res, 400, 'invalid_grant');
     });

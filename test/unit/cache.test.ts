@@ -28,6 +28,7 @@ const token: TokenEntry = {
 const connection: ConnectionEntry = {
   id: 'c1',
   status: 'active',
+  clientId: 'client-1',
   clientName: 'Client',
   userId: 'u1',
   userEmail: 'a@example.com',

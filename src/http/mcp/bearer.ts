@@ -1,56 +1,51 @@
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import type { NextFunction, Request, Response } from 'express';
+import { Forbidden, InsufficientScope, InvalidToken, TokenRequired } from '../../domain/errors.js';
 import { MCP_SCOPE } from '../../domain/scopes.js';
 import { resolveBearer } from '../../services/bearer.js';
 import type { McpCaller } from '../../services/caller.js';
 import type { Services } from '../../services/context.js';
 
+/** What Waxseal adds to the SDK's AuthInfo: the caller, and the connection id beside the OAuth client id. */
+export interface CallerExtra {
+  caller: McpCaller;
+  connectionId: string;
+}
+
 /** The operations of /mcp and the scopes each requires (SPEC §2: a 403 names them all). */
 const REQUIRED_SCOPES = [MCP_SCOPE];
 
 /**
- * RFC 6750 bearer authentication for /mcp. A missing token gets a bare challenge
- * pointing at the resource metadata (RFC 9728 §5.1); a bad one adds
- * error="invalid_token"; a token without the needed scope gets 403 insufficient_scope.
+ * RFC 6750 bearer authentication for /mcp. Each refusal is a typed error that
+ * http/errors.ts renders with its challenge: a missing token gets a bare one
+ * pointing at the resource metadata (RFC 9728 §5.1), a bad one adds
+ * error="invalid_token", a token without the needed scope gets 403 insufficient_scope.
  */
 export function requireBearer(s: Services) {
-  const metadataUrl = `${s.config.publicUrl}/.well-known/oauth-protected-resource/mcp`;
   const ownOrigin = new URL(s.config.publicUrl).origin;
-  const challenge = (extra = '') => `Bearer resource_metadata="${metadataUrl}"${extra}`;
 
-  return async (req: Request, res: Response, next: NextFunction) => {
+  return async (req: Request, _res: Response, next: NextFunction) => {
     // MCP transport security: a foreign Origin is refused (DNS rebinding).
     const origin = req.headers.origin;
     if (origin !== undefined && origin !== ownOrigin) {
-      return res.status(403).json({ error: 'forbidden', error_description: 'Origin not allowed' });
+      throw new Forbidden('Origin not allowed', { reason: `foreign Origin ${origin.slice(0, 200)}` });
     }
-    const header = req.headers.authorization ?? '';
+    const header = req.headers.authorization;
+    if (header === undefined || header === '') throw new TokenRequired();
     const match = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i.exec(header);
     if (!match) {
-      const given = header !== '';
-      res.set('WWW-Authenticate', challenge(given ? ', error="invalid_token"' : ''));
-      return res.status(401).json({
-        error: given ? 'invalid_token' : 'unauthorized',
-        error_description: given ? 'The Authorization header is malformed' : 'A bearer token is required',
-      });
+      throw new InvalidToken('The Authorization header is malformed', { reason: 'not a Bearer credential' });
     }
     const token = match[1] as string;
     const caller = await resolveBearer(s, token);
+    if (!caller) throw new InvalidToken();
     // Tokens are audience-bound to the canonical MCP URL (RFC 8707).
-    if (!caller || caller.token.resource !== s.config.mcpUrl) {
-      res.set('WWW-Authenticate', challenge(', error="invalid_token"'));
-      return res
-        .status(401)
-        .json({ error: 'invalid_token', error_description: 'The token is invalid, expired or revoked' });
+    if (caller.token.resource !== s.config.mcpUrl) {
+      throw new InvalidToken(undefined, { reason: 'token issued for another resource' });
     }
     if (!REQUIRED_SCOPES.every((sc) => caller.token.scopes.includes(sc))) {
-      res.set(
-        'WWW-Authenticate',
-        challenge(`, error="insufficient_scope", scope="${REQUIRED_SCOPES.join(' ')}"`),
-      );
-      return res.status(403).json({
-        error: 'insufficient_scope',
-        error_description: `Requires scope ${REQUIRED_SCOPES.join(' ')}`,
+      throw new InsufficientScope(REQUIRED_SCOPES, {
+        reason: `token has scope "${caller.token.scopes.join(' ')}"`,
       });
     }
     const c = caller.connection;
@@ -62,11 +57,12 @@ export function requireBearer(s: Services) {
     };
     const auth: AuthInfo = {
       token,
-      clientId: c.id,
+      // The SDK's AuthInfo.clientId is the OAuth client's id (RFC 6749 §2.2).
+      clientId: c.clientId,
       scopes: caller.token.scopes,
       expiresAt: Math.floor((caller.token.expiresAt ?? s.clock.now() + 3_600_000) / 1000),
       resource: new URL(caller.token.resource),
-      extra: { caller: mcpCaller },
+      extra: { caller: mcpCaller, connectionId: c.id } satisfies CallerExtra,
     };
     (req as Request & { auth?: AuthInfo }).auth = auth;
     next();

@@ -1,4 +1,5 @@
-import express, { type Request, type Response, Router } from 'express';
+import { type Request, type Response, Router } from 'express';
+import { InvalidRequest } from '../../domain/errors.js';
 import {
   createConsent,
   decide,
@@ -11,7 +12,8 @@ import type { Services } from '../../services/context.js';
 import { sessionUser } from '../../services/sessions.js';
 import { fromOwnOrigin } from '../origin.js';
 import { consentPage, errorPage } from '../pages/views.js';
-import { cookies, formString, SESSION_COOKIE, sendHtml } from '../support.js';
+import { cookies, SESSION_COOKIE, sendHtml } from '../support.js';
+import { formBody, readForm } from './form.js';
 
 /** How the consent page names where the browser will be sent: a host, or the app's scheme. */
 function redirectHost(uri: string): string {
@@ -53,32 +55,30 @@ export function authorizeRouter(s: Services): Router {
     );
   });
 
-  router.post(
-    '/authorize/decision',
-    express.urlencoded({ extended: false, limit: '16kb' }),
-    async (req, res) => {
-      if (!fromOwnOrigin(s, req))
-        return sendHtml(res, 403, errorPage('Request refused', 'This form came from another site.'));
-      const sessionId = cookies(req)[SESSION_COOKIE];
-      const user = await sessionUser(s, sessionId);
-      if (!user || !sessionId) {
-        return sendHtml(res, 401, errorPage('Signed out', 'Your session ended. Start connecting again.'));
-      }
-      const decision = formString(req.body, 'decision');
-      try {
-        const target = await decide(s, user, sessionId, {
-          request: formString(req.body, 'request') ?? '',
-          csrf: formString(req.body, 'csrf') ?? '',
-          allow: decision === 'allow',
-        });
-        res.redirect(303, target.href);
-      } catch (err) {
-        if (err instanceof PageError)
-          return sendHtml(res, 400, errorPage('Cannot complete this request', err.message));
-        throw err;
-      }
-    },
-  );
+  router.post('/authorize/decision', formBody, async (req, res) => {
+    if (!fromOwnOrigin(s, req))
+      return sendHtml(res, 403, errorPage('Request refused', 'This form came from another site.'));
+    const sessionId = cookies(req)[SESSION_COOKIE];
+    const user = await sessionUser(s, sessionId);
+    if (!user || !sessionId) {
+      return sendHtml(res, 401, errorPage('Signed out', 'Your session ended. Start connecting again.'));
+    }
+    try {
+      // The consent form is the browser's: its errors are pages, never a redirect
+      // to a client that cannot be told apart (a repeated `request` names two).
+      const form = readForm(req);
+      const target = await decide(s, user, sessionId, {
+        request: form.get('request') ?? '',
+        csrf: form.get('csrf') ?? '',
+        allow: form.get('decision') === 'allow',
+      });
+      res.redirect(303, target.href);
+    } catch (err) {
+      if (err instanceof PageError || err instanceof InvalidRequest)
+        return sendHtml(res, 400, errorPage('Cannot complete this request', err.message));
+      throw err;
+    }
+  });
 
   return router;
 }

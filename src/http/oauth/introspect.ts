@@ -1,27 +1,17 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { type Request, Router } from 'express';
-import { InvalidClient, InvalidRequest, NotFound } from '../../domain/errors.js';
+import { InvalidClient, NotFound } from '../../domain/errors.js';
+import { safeEqual } from '../../domain/secrets.js';
 import { resolveBearer } from '../../services/bearer.js';
 import type { Services } from '../../services/context.js';
-import { formString } from '../support.js';
-import { requireForm, tokenForm } from './token.js';
-
-const digest = (value: string) => createHash('sha256').update(value, 'utf8').digest();
+import { basicCredentials } from './basic-auth.js';
+import { formBody, readForm } from './form.js';
 
 /** The secret the caller presented: `Bearer <secret>`, or Basic with any user name and the secret as password. */
 function presentedSecret(req: Request): string | undefined {
   const header = req.headers.authorization ?? '';
   const bearer = /^Bearer +(\S+) *$/i.exec(header);
   if (bearer) return bearer[1];
-  if (!/^Basic /i.test(header)) return undefined;
-  const decoded = Buffer.from(header.slice(6).trim(), 'base64').toString('utf8');
-  const colon = decoded.indexOf(':');
-  if (colon < 0) return undefined;
-  try {
-    return decodeURIComponent(decoded.slice(colon + 1).replace(/\+/g, ' '));
-  } catch {
-    return undefined;
-  }
+  return basicCredentials(header)?.secret;
 }
 
 /**
@@ -33,19 +23,19 @@ function presentedSecret(req: Request): string | undefined {
  */
 export function introspectRouter(s: Services): Router {
   const router = Router();
-  const expected = s.config.introspectionSecret ? digest(s.config.introspectionSecret) : null;
-  router.post('/introspect', tokenForm, requireForm, async (req, res) => {
+  const expected = s.config.introspectionSecret;
+  router.post('/introspect', formBody, async (req, res) => {
     res.set('Cache-Control', 'no-store').set('Pragma', 'no-cache');
+    const form = readForm(req);
     if (!expected)
       throw new NotFound('Introspection is not enabled on this server (set INTROSPECTION_SECRET)');
     const presented = presentedSecret(req);
-    if (presented === undefined || !timingSafeEqual(digest(presented), expected)) {
+    if (presented === undefined || !safeEqual(presented, expected)) {
       // RFC 7662 §2.3: the protected resource failed to authenticate.
       res.set('WWW-Authenticate', 'Basic realm="waxseal introspection"');
       throw new InvalidClient('Introspection requires the introspection secret (Basic or Bearer)');
     }
-    const token = formString(req.body, 'token');
-    if (!token) throw new InvalidRequest('token is required');
+    const token = form.require('token');
     const found = await resolveBearer(s, token);
     if (!found || found.token.resource !== s.config.mcpUrl) return void res.json({ active: false });
     const { token: t, connection: c } = found;

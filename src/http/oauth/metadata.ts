@@ -2,6 +2,11 @@ import { Router } from 'express';
 import { KNOWN_SCOPES, MCP_SCOPE } from '../../domain/scopes.js';
 import type { Services } from '../../services/context.js';
 
+/** Where the protected-resource metadata is served; every /mcp challenge points here (RFC 9728 §5.1). */
+export function resourceMetadataUrl(s: Services): string {
+  return `${s.config.publicUrl}/.well-known/oauth-protected-resource/mcp`;
+}
+
 /** RFC 9728 protected-resource metadata; `offline_access` is never listed here (SPEC §2). */
 export function protectedResourceMetadata(s: Services) {
   return {
