@@ -43,8 +43,9 @@ export function requireBearer(s: Services) {
     }
     const token = match[1] as string;
     const caller = await resolveBearer(s, token);
-    // Tokens are audience-bound to the canonical MCP URL (RFC 8707).
-    if (!caller || caller.token.resource !== s.config.mcpUrl) {
+    // Tokens are audience-bound to the canonical MCP URL (RFC 8707). SPEC §9:
+    // /mcp accepts OAuth access tokens only, never an API key.
+    if (caller?.token.kind !== 'access_token' || caller.token.resource !== s.config.mcpUrl) {
       res.set('WWW-Authenticate', challenge(', error="invalid_token"'));
       return res
         .status(401)
