@@ -75,9 +75,10 @@ const INDEX_TTL_MS = 60_000;
 const MAX_ENTRIES = 50_000;
 
 /**
- * What each upstream listed lately for a connection, by kind: how a call by a
- * plain name, or a read by URI, finds its upstream without listing everything
- * again. Kept per instance; a miss simply lists.
+ * What each upstream listed lately for a connection, by kind: what a call's
+ * name is checked against before it is forwarded, and how a read by URI finds
+ * its upstream, without listing everything again. Kept per instance; a miss
+ * simply lists.
  */
 export class NameIndex {
   private readonly entries = new Map<string, { at: number; names: Set<string> }>();
