@@ -64,7 +64,7 @@ export function createApp(s: Services, options: { tools?: RegisterTools[]; mcp?:
   app.use(registerRouter(s));
   app.use(authorizeRouter(s));
   app.use(revokeRouter(s));
-  app.use(introspectRouter(s));
+  app.use(introspectRouter(s, options.mcp?.upstreams));
   app.use(signinRouter(s));
   app.use(setupRouter(s));
   // Before apiRouter, whose catch-all answers 404 for any other /api path.

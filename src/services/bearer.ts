@@ -25,14 +25,8 @@ export async function resolveBearer(s: Services, bearer: string): Promise<Caller
     s.cache.putToken(hash, token, mark);
   }
   if (token.expiresAt !== null && token.expiresAt <= s.clock.now()) return null;
-  let connection = s.cache.getConnection(token.connectionId);
-  if (!connection) {
-    const mark = s.cache.mark();
-    const loaded = await loadConnection(s, token.connectionId);
-    if (!loaded) return null;
-    connection = loaded;
-    s.cache.putConnection(connection, mark);
-  }
+  const connection = await connectionFor(s, token.connectionId);
+  if (!connection) return null;
   if (connection.status !== 'active') return null;
   // SPEC §4: a regenerated key's predecessor is refused at once.
   if (token.kind === 'api_key' && token.apiKeyId !== connection.apiKeyId) return null;
@@ -80,7 +74,17 @@ async function loadToken(s: Services, bearer: string, hash: string): Promise<Tok
   return null;
 }
 
-export async function loadConnection(s: Services, id: string): Promise<ConnectionEntry | null> {
+/** The connection as a request sees it: from the cache in steady state, from the database on a miss. */
+export async function connectionFor(s: Services, id: string): Promise<ConnectionEntry | null> {
+  const cached = s.cache.getConnection(id);
+  if (cached) return cached;
+  const mark = s.cache.mark();
+  const loaded = await loadConnection(s, id);
+  if (loaded) s.cache.putConnection(loaded, mark);
+  return loaded;
+}
+
+async function loadConnection(s: Services, id: string): Promise<ConnectionEntry | null> {
   const row = await s.store.db
     .selectFrom('connections as c')
     .innerJoin('users as u', 'u.id', 'c.user_id')

@@ -11,6 +11,7 @@ import { initial } from './migrations/0001_initial.js';
 import { hardening } from './migrations/0002_hardening.js';
 import { upstreams } from './migrations/0003_upstreams.js';
 import { connectionList } from './migrations/0004_connection_list.js';
+import { upstreamKeys } from './migrations/0005_upstream_keys.js';
 import { userStatus } from './migrations/0005_user_status.js';
 import type { Database, Dialect } from './schema.js';
 
@@ -149,6 +150,7 @@ class Migrations implements MigrationProvider {
       '0002_hardening': hardening(this.dialect),
       '0003_upstreams': upstreams(this.dialect),
       '0004_connection_list': connectionList(this.dialect),
+      '0005_upstream_keys': upstreamKeys(this.dialect),
       '0005_user_status': userStatus(),
     };
   }

@@ -159,6 +159,14 @@ export interface Database {
     reply: string | null;
     expires_at: number;
   };
+  /** SPEC §9: the hash of a connection's API key bound to one upstream (migration 0005). */
+  upstream_keys: {
+    key_hash: string;
+    connection_id: string;
+    api_key_id: string;
+    upstream: string;
+    created_at: number;
+  };
   /** Connections per status, kept exact by triggers (migration 0004): the list's cheap total. */
   connection_counts: {
     status: string;

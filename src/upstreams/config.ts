@@ -9,11 +9,16 @@ import { ROLES, type Role } from '../domain/permissions.js';
 export type ToolRoles = Readonly<Record<string, readonly Role[]>>;
 
 interface Common {
-  /** Unique, [A-Za-z0-9-]; the prefix of this upstream's tool and prompt names when they clash. */
+  /** Unique, [A-Za-z0-9-]; the prefix of this upstream's tool and prompt names (catalog.ts, Naming). */
   name: string;
   /** Time an upstream request may take before its caller gets an MCP error (reset by progress). */
   timeoutMs: number;
   tools: ToolRoles;
+  /**
+   * What this upstream presents to POST /introspect instead of INTROSPECTION_SECRET;
+   * with it, only keys bound to this upstream are active (SPEC §9).
+   */
+  introspectionSecret?: string;
 }
 
 export interface HttpUpstream extends Common {
@@ -73,6 +78,7 @@ const upstreamSchema = z
     timeoutMs: z.number().int('must be a whole number').min(100).max(3_600_000).optional(),
     idleTimeoutMs: z.number().int('must be a whole number').min(1000).optional(),
     tools: z.record(z.string().min(1), z.array(role)).optional(),
+    introspectionSecret: z.string().min(32, 'must be at least 32 characters').optional(),
   })
   .superRefine((u, ctx) => {
     if (Boolean(u.url) === Boolean(u.command)) {
@@ -119,6 +125,20 @@ const fileSchema = z.strictObject({
           });
         }
       }
+      // The secret tells /introspect which upstream asks: two upstreams cannot share one.
+      const owner = new Map<string, string>();
+      for (const [name, u] of Object.entries(upstreams)) {
+        if (u.introspectionSecret === undefined) continue;
+        const other = owner.get(u.introspectionSecret);
+        if (other !== undefined) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [name, 'introspectionSecret'],
+            message: `must differ from the introspectionSecret of ${other}`,
+          });
+        }
+        owner.set(u.introspectionSecret, name);
+      }
     }),
 });
 
@@ -126,7 +146,12 @@ const fileSchema = z.strictObject({
 export type UpstreamsFile = z.input<typeof fileSchema>;
 
 function toDefinition(name: string, u: z.output<typeof upstreamSchema>): UpstreamDefinition {
-  const common = { name, timeoutMs: u.timeoutMs ?? DEFAULT_TIMEOUT_MS, tools: u.tools ?? {} };
+  const common = {
+    name,
+    timeoutMs: u.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+    tools: u.tools ?? {},
+    ...(u.introspectionSecret === undefined ? {} : { introspectionSecret: u.introspectionSecret }),
+  };
   if (u.url) {
     return {
       ...common,

@@ -11,19 +11,16 @@ import {
   ListResourcesRequestSchema,
   ListResourceTemplatesRequestSchema,
   ListToolsRequestSchema,
-  type Prompt,
   ReadResourceRequestSchema,
-  type Resource,
-  type ResourceTemplate,
-  type Tool,
 } from '@modelcontextprotocol/sdk/types.js';
-import { callerOf, type McpCaller } from '../services/caller.js';
-import { exposeByName, type IndexKind, LOCAL, listAll, NameIndex } from './catalog.js';
+import type { GatewayCaller } from './caller.js';
+import { LOCAL, NameIndex, Naming } from './catalog.js';
 import type { UpstreamDefinition } from './config.js';
 import { type DownstreamExtra, GATEWAY_INFO } from './forwarding.js';
+import { keyOf, type Listed, type ListKind, listEvery } from './lists.js';
 import type { ToolPermissions } from './permissions.js';
-import { keyOf, Routes } from './routing.js';
-import { type Operation, type SourceParts, SourceRunner } from './runner.js';
+import { Routes } from './routing.js';
+import { type SourceParts, SourceRunner } from './runner.js';
 
 export interface GatewayParts extends Omit<SourceParts, 'byName'> {
   upstreams: readonly UpstreamDefinition[];
@@ -37,21 +34,23 @@ export interface GatewayParts extends Omit<SourceParts, 'byName'> {
  */
 export class Gateway {
   readonly names = new NameIndex();
+  readonly naming: Naming;
   readonly byName: ReadonlyMap<string, UpstreamDefinition>;
 
   readonly sources: SourceParts;
 
   constructor(readonly parts: GatewayParts) {
     this.byName = new Map(parts.upstreams.map((u) => [u.name, u]));
+    this.naming = new Naming(parts.upstreams.map((u) => u.name));
     this.sources = { ...parts, byName: this.byName };
   }
 
   /** The MCP server one /mcp POST talks to. `streaming`: its answer is an SSE stream that can carry requests. */
-  serverFor(local: () => McpServer, streaming: boolean): Server {
+  serverFor(caller: GatewayCaller, local: () => McpServer, streaming: boolean): Server {
     const server = new Server(GATEWAY_INFO, {
       capabilities: { tools: {}, resources: {}, prompts: {}, completions: {} },
     });
-    const exchange = (extra: DownstreamExtra) => new Exchange(this, extra, local, streaming);
+    const exchange = (extra: DownstreamExtra) => new Exchange(this, caller, extra, local, streaming);
     server.setRequestHandler(ListToolsRequestSchema, (_r, extra) => exchange(extra).listTools());
     server.setRequestHandler(CallToolRequestSchema, (r, extra) => exchange(extra).callTool(r.params));
     server.setRequestHandler(ListPromptsRequestSchema, (_r, extra) => exchange(extra).listPrompts());
@@ -69,7 +68,7 @@ export class Gateway {
    * A client sent initialize: remember what it declared, and start its
    * upstream sessions afresh (the old ones are ended at the upstreams).
    */
-  async clientInitialized(caller: McpCaller, body: unknown): Promise<void> {
+  async clientInitialized(caller: GatewayCaller, body: unknown): Promise<void> {
     const parsed = InitializeRequestSchema.safeParse(body);
     if (!parsed.success) return;
     const connectionId = caller.connection.id;
@@ -86,31 +85,30 @@ export class Gateway {
 
 /** One downstream request: who calls, its stream, and the sources it uses. */
 class Exchange {
-  private readonly caller: McpCaller;
   private readonly upstreams: readonly UpstreamDefinition[];
   private readonly runner: SourceRunner;
   private readonly routes: Routes;
 
   constructor(
     private readonly gateway: Gateway,
+    private readonly caller: GatewayCaller,
     extra: DownstreamExtra,
     local: () => McpServer,
     streaming: boolean,
   ) {
-    this.caller = callerOf(extra.authInfo);
     this.upstreams = gateway.parts.upstreams;
     this.runner = new SourceRunner(gateway.sources, this.caller, extra, local, streaming);
-    this.routes = new Routes(this.runner, gateway.names, this.upstreams, this.caller.connection.id);
+    this.routes = new Routes(
+      this.runner,
+      gateway.names,
+      gateway.naming,
+      this.upstreams,
+      this.caller.connection.id,
+    );
   }
 
   async listTools() {
-    const lists = await this.collect('tools', (c, o) =>
-      listAll(async (cursor) => {
-        const r = await c.listTools(cursor ? { cursor } : undefined, o);
-        return { items: r.tools, nextCursor: r.nextCursor };
-      }),
-    );
-    // Names are settled over every tool, so they do not change with the role.
+    const lists = await this.collect('tools');
     const allowed = new Map<string, Set<string>>();
     for (const { source, items } of lists) {
       const upstream = this.gateway.byName.get(source);
@@ -118,10 +116,11 @@ class Exchange {
       const visible = this.gateway.parts.permissions.visible(this.caller, upstream, items);
       allowed.set(source, new Set(visible.map((t) => t.name)));
     }
-    const tools: Tool[] = exposeByName(lists)
-      .filter(({ source, item }) => allowed.get(source)?.has(item.name) ?? true)
-      .map(({ item, exposed }) => ({ ...item, name: exposed }));
-    return { tools };
+    const shown = lists.map(({ source, items }) => ({
+      source,
+      items: items.filter((t) => allowed.get(source)?.has(t.name) ?? true),
+    }));
+    return { tools: this.gateway.naming.expose(shown) };
   }
 
   async callTool(params: { name: string; _meta?: { progressToken?: string | number } }) {
@@ -141,13 +140,7 @@ class Exchange {
   }
 
   async listPrompts() {
-    const lists = await this.collect('prompts', (c, o) =>
-      listAll(async (cursor) => {
-        const r = await c.listPrompts(cursor ? { cursor } : undefined, o);
-        return { items: r.prompts, nextCursor: r.nextCursor };
-      }),
-    );
-    return { prompts: exposeByName<Prompt>(lists).map(({ item, exposed }) => ({ ...item, name: exposed })) };
+    return { prompts: this.gateway.naming.expose(await this.collect('prompts')) };
   }
 
   async getPrompt(params: { name: string; _meta?: { progressToken?: string | number } }) {
@@ -160,28 +153,18 @@ class Exchange {
   }
 
   async listResources() {
-    const lists = await this.collect('resources', (c, o) =>
-      listAll(async (cursor) => {
-        const r = await c.listResources(cursor ? { cursor } : undefined, o);
-        return { items: r.resources, nextCursor: r.nextCursor };
-      }),
-    );
+    const lists = await this.collect('resources');
     // URIs are never rewritten: when two sources list one, the first (in configuration order) wins.
     const seen = new Set<string>();
     const resources = lists
       .flatMap((l) => l.items)
       .filter((r) => !seen.has(r.uri) && Boolean(seen.add(r.uri)));
-    return { resources: resources as Resource[] };
+    return { resources };
   }
 
   async listTemplates() {
-    const lists = await this.collect('templates', (c, o) =>
-      listAll(async (cursor) => {
-        const r = await c.listResourceTemplates(cursor ? { cursor } : undefined, o);
-        return { items: r.resourceTemplates, nextCursor: r.nextCursor };
-      }),
-    );
-    return { resourceTemplates: lists.flatMap((l) => l.items) as ResourceTemplate[] };
+    const lists = await this.collect('templates');
+    return { resourceTemplates: lists.flatMap((l) => l.items) };
   }
 
   async readResource(params: { uri: string; _meta?: { progressToken?: string | number } }) {
@@ -206,15 +189,12 @@ class Exchange {
   }
 
   /** Lists one kind from every source in parallel; a source that fails is left out (and logged). */
-  private async collect<T extends Tool | Prompt | Resource | ResourceTemplate>(
-    kind: IndexKind,
-    list: Operation<T[]>,
-  ): Promise<Array<{ source: string; items: T[] }>> {
+  private async collect<K extends ListKind>(kind: K): Promise<Array<{ source: string; items: Listed[K][] }>> {
     const sources = [LOCAL, ...this.upstreams.map((u) => u.name)];
     const results = await Promise.all(
       sources.map(async (source) => {
         try {
-          const items = await this.runner.run(source, list);
+          const items = await this.runner.run(source, (c, o) => listEvery(c, kind, o));
           this.gateway.names.remember(this.caller.connection.id, kind, source, items.map(keyOf));
           return { source, items };
         } catch (err) {

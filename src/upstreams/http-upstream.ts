@@ -1,6 +1,6 @@
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { type ClientCapabilities, LATEST_PROTOCOL_VERSION } from '@modelcontextprotocol/sdk/types.js';
-import type { Services } from '../services/context.js';
+import type { UpstreamKeys } from './bound-keys.js';
 import type { HttpUpstream } from './config.js';
 import { upstreamFetch } from './credential.js';
 import { type Forward, sourceClient } from './forwarding.js';
@@ -36,7 +36,7 @@ export class HttpUpstreams {
   private readonly opening = new Map<string, Promise<void>>();
 
   constructor(
-    private readonly s: Services,
+    private readonly keys: UpstreamKeys,
     private readonly sessions: SessionStore,
   ) {}
 
@@ -104,7 +104,7 @@ export class HttpUpstreams {
   private transport(upstream: HttpUpstream, connectionId: string, sessionId?: string) {
     return new StreamableHTTPClientTransport(new URL(upstream.url), {
       sessionId,
-      fetch: upstreamFetch(this.s, upstream, connectionId),
+      fetch: upstreamFetch(this.keys, upstream, connectionId),
     });
   }
 }

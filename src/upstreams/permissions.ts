@@ -2,6 +2,7 @@ import { ErrorCode } from '@modelcontextprotocol/sdk/types.js';
 import { audit } from '../services/audit.js';
 import type { McpCaller } from '../services/caller.js';
 import type { Services } from '../services/context.js';
+import type { GatewayCaller } from './caller.js';
 import { mayUseTool, type UpstreamDefinition } from './config.js';
 import { RpcError } from './errors.js';
 
@@ -20,7 +21,7 @@ export class ToolPermissions {
   constructor(private readonly s: Services) {}
 
   /** The tools of `upstream` this caller may see; hidden ones are audited. */
-  visible<T extends { name: string }>(caller: McpCaller, upstream: UpstreamDefinition, items: T[]): T[] {
+  visible<T extends { name: string }>(caller: GatewayCaller, upstream: UpstreamDefinition, items: T[]): T[] {
     const shown = items.filter((t) => mayUseTool(upstream, caller.user.role, t.name));
     const hidden = items.filter((t) => !shown.includes(t)).map((t) => t.name);
     if (hidden.length > 0) this.auditHidden(caller, upstream, hidden);
@@ -28,7 +29,12 @@ export class ToolPermissions {
   }
 
   /** Refuses a call to a tool the caller's role may not use. */
-  async check(caller: McpCaller, upstream: UpstreamDefinition, tool: string, exposed: string): Promise<void> {
+  async check(
+    caller: GatewayCaller,
+    upstream: UpstreamDefinition,
+    tool: string,
+    exposed: string,
+  ): Promise<void> {
     if (mayUseTool(upstream, caller.user.role, tool)) return;
     await this.record(caller, 'mcp.tool_denied', { upstream: upstream.name, tool, role: caller.user.role });
     throw new RpcError(
@@ -37,7 +43,7 @@ export class ToolPermissions {
     );
   }
 
-  private auditHidden(caller: McpCaller, upstream: UpstreamDefinition, tools: string[]): void {
+  private auditHidden(caller: GatewayCaller, upstream: UpstreamDefinition, tools: string[]): void {
     const key = `${caller.connection.id}\u0000${upstream.name}\u0000${caller.user.role}\u0000${tools.join(',')}`;
     const last = this.hiddenAudited.get(key);
     if (last !== undefined && Date.now() - last < HIDDEN_AUDIT_EVERY_MS) return;
@@ -47,7 +53,7 @@ export class ToolPermissions {
   }
 
   private async record(
-    caller: McpCaller,
+    caller: GatewayCaller,
     action: 'mcp.tool_hidden' | 'mcp.tool_denied',
     detail: Record<string, unknown>,
   ): Promise<void> {

@@ -1,62 +1,45 @@
-import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import type { RequestOptions } from '@modelcontextprotocol/sdk/shared/protocol.js';
 import { ErrorCode } from '@modelcontextprotocol/sdk/types.js';
-import {
-  type IndexKind,
-  LOCAL,
-  listAll,
-  type NameIndex,
-  SEPARATOR,
-  splitPrefixed,
-  templateMatches,
-} from './catalog.js';
+import { LOCAL, type NameIndex, type Naming, type Target, templateMatches } from './catalog.js';
 import type { UpstreamDefinition } from './config.js';
 import { RpcError } from './errors.js';
+import { keyOf, type ListKind, listEvery } from './lists.js';
 import type { SourceRunner } from './runner.js';
 
 /** A resource's "not found" (MCP spec, resources: -32002). */
 const RESOURCE_NOT_FOUND = -32002;
 
-/** What identifies an item in its list: a template, a URI or a name. */
-export function keyOf(item: { name?: string; uri?: string; uriTemplate?: string }): string {
-  return item.uriTemplate ?? item.uri ?? item.name ?? '';
-}
-
 /**
- * Where a call, a read or a completion goes (issue #7): the local tools
- * first, then an explicit `upstream__name`, the only upstream, or the
- * upstream that lists it (from the per-connection index, listing again what
- * is older than a minute).
+ * Where a call, a read or a completion goes: the local tools first, then the
+ * upstream its name points at (catalog.ts, Naming). A tool or prompt name is
+ * forwarded only as the upstream itself listed it (the per-connection index,
+ * listed again when older than a minute or when the name is not in it), so a
+ * name the upstream never listed cannot slip past a role rule written for
+ * another spelling: it gets the error of an unknown tool.
  */
 export class Routes {
+  /** Sources listed during this request: a name missing from them is not listed again. */
+  private readonly listedNow = new Set<string>();
+  private readonly localCache = new Map<ListKind, Promise<Set<string>>>();
+
   constructor(
     private readonly runner: SourceRunner,
     private readonly names: NameIndex,
+    private readonly naming: Naming,
     private readonly upstreams: readonly UpstreamDefinition[],
     private readonly connectionId: string,
   ) {}
 
-  /** Where a tool or prompt name leads: a local one, `upstream__name`, the only upstream, or the one that lists it. */
-  async route(kind: 'tools' | 'prompts', name: string): Promise<{ source: string; name: string }> {
-    if ((await this.localNames(kind)).has(name)) return { source: LOCAL, name };
-    const split = splitPrefixed(
-      name,
-      this.upstreams.map((u) => u.name),
-    );
-    if (split) return split;
-    const only = this.upstreams.length === 1 ? this.upstreams[0] : undefined;
-    if (only) return { source: only.name, name };
-    const having = await this.sourcesListing(kind, (names) => names.has(name));
-    const noun = kind === 'tools' ? 'Tool' : 'Prompt';
-    if (having.length === 1) return { source: having[0] as string, name };
-    if (having.length > 1) {
-      const options = having.map((s) => `${s}${SEPARATOR}${name}`).join(' or ');
-      throw new RpcError(
-        ErrorCode.InvalidParams,
-        `${noun} ${name} exists on several upstreams; call ${options}`,
-      );
+  /** The source and own name of the tool or prompt the client named. */
+  async route(kind: 'tools' | 'prompts', exposed: string): Promise<Target> {
+    const local = await this.localNames(kind);
+    if (local.has(exposed)) return { source: LOCAL, name: exposed };
+    for (const target of this.naming.candidates(exposed, local)) {
+      if (await this.lists(kind, target)) return target;
     }
-    throw new RpcError(ErrorCode.InvalidParams, `${noun} ${name} not found`);
+    throw new RpcError(
+      ErrorCode.InvalidParams,
+      `${kind === 'tools' ? 'Tool' : 'Prompt'} ${exposed} not found`,
+    );
   }
 
   /** The source of a resource URI: exact match first, then a matching template, in configuration order. */
@@ -83,22 +66,36 @@ export class Routes {
     throw new RpcError(ErrorCode.InvalidParams, `Resource template ${template} not found`);
   }
 
+  /**
+   * Whether the target's upstream lists that name. An upstream that cannot be
+   * listed fails the call with its own error ("Upstream … is unavailable").
+   */
+  private async lists(kind: ListKind, target: Target): Promise<boolean> {
+    const known = this.names.lookup(this.connectionId, kind, target.source);
+    if (known?.has(target.name)) return true;
+    const key = `${kind}\u0000${target.source}`;
+    if (this.listedNow.has(key)) return false;
+    const items = await this.runner.run(target.source, (c, o) => listEvery(c, kind, o));
+    this.listedNow.add(key);
+    const names = items.map(keyOf);
+    this.names.remember(this.connectionId, kind, target.source, names);
+    return names.includes(target.name);
+  }
+
   /** Upstreams whose latest listing matches, listing those not seen within the last minute. */
-  private async sourcesListing(kind: IndexKind, matches: (names: Set<string>) => boolean): Promise<string[]> {
+  private async sourcesListing(kind: ListKind, matches: (names: Set<string>) => boolean): Promise<string[]> {
     const { names, connectionId } = this;
     const stale = this.upstreams.filter((u) => !names.lookup(connectionId, kind, u.name));
-    if (stale.length > 0) {
-      await Promise.all(
-        stale.map(async (u) => {
-          try {
-            const items = await this.runner.run(u.name, (c, o) => this.listKind(c, kind, o));
-            names.remember(connectionId, kind, u.name, items);
-          } catch {
-            // Unreachable upstreams simply match nothing; the caller gets "not found".
-          }
-        }),
-      );
-    }
+    await Promise.all(
+      stale.map(async (u) => {
+        try {
+          const items = await this.runner.run(u.name, (c, o) => listEvery(c, kind, o));
+          names.remember(connectionId, kind, u.name, items.map(keyOf));
+        } catch {
+          // Unreachable upstreams simply match nothing; the caller gets "not found".
+        }
+      }),
+    );
     return this.upstreams
       .filter((u) => {
         const seen = names.lookup(connectionId, kind, u.name);
@@ -107,41 +104,18 @@ export class Routes {
       .map((u) => u.name);
   }
 
-  private readonly localCache = new Map<IndexKind, Promise<Set<string>>>();
-
   /** Names of the built-in and library tools, prompts, resources or templates. */
-  private localNames(kind: IndexKind): Promise<Set<string>> {
+  private localNames(kind: ListKind): Promise<Set<string>> {
     let names = this.localCache.get(kind);
     if (!names) {
       names = this.runner
-        .run(LOCAL, (c, o) => this.listKind(c, kind, o))
+        .run(LOCAL, (c, o) => listEvery(c, kind, o))
         .then(
-          (items) => new Set(items),
+          (items) => new Set(items.map(keyOf)),
           () => new Set<string>(),
         );
       this.localCache.set(kind, names);
     }
     return names;
-  }
-
-  private async listKind(client: Client, kind: IndexKind, o: RequestOptions): Promise<string[]> {
-    const page = async (cursor: string | undefined) => {
-      const params = cursor ? { cursor } : undefined;
-      if (kind === 'tools') {
-        const r = await client.listTools(params, o);
-        return { items: r.tools.map(keyOf), nextCursor: r.nextCursor };
-      }
-      if (kind === 'prompts') {
-        const r = await client.listPrompts(params, o);
-        return { items: r.prompts.map(keyOf), nextCursor: r.nextCursor };
-      }
-      if (kind === 'resources') {
-        const r = await client.listResources(params, o);
-        return { items: r.resources.map(keyOf), nextCursor: r.nextCursor };
-      }
-      const r = await client.listResourceTemplates(params, o);
-      return { items: r.resourceTemplates.map(keyOf), nextCursor: r.nextCursor };
-    };
-    return listAll(page);
   }
 }

@@ -3,8 +3,8 @@ import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { RequestOptions } from '@modelcontextprotocol/sdk/shared/protocol.js';
 import { type ClientCapabilities, ErrorCode } from '@modelcontextprotocol/sdk/types.js';
-import type { McpCaller } from '../services/caller.js';
 import type { Services } from '../services/context.js';
+import type { GatewayCaller } from './caller.js';
 import { LOCAL } from './catalog.js';
 import type { UpstreamDefinition } from './config.js';
 import { isSessionGone, RpcError, upstreamOutcome } from './errors.js';
@@ -41,7 +41,7 @@ export class SourceRunner {
 
   constructor(
     private readonly parts: SourceParts,
-    private readonly caller: McpCaller,
+    private readonly caller: GatewayCaller,
     private readonly extra: DownstreamExtra,
     private readonly local: () => McpServer,
     private readonly streaming: boolean,

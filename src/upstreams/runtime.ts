@@ -1,4 +1,6 @@
+import { ConfigError } from '../config.js';
 import type { Services } from '../services/context.js';
+import { UpstreamKeys } from './bound-keys.js';
 import type { UpstreamDefinition } from './config.js';
 import { Gateway } from './gateway.js';
 import { UpstreamHealth, type UpstreamReport } from './health.js';
@@ -11,6 +13,8 @@ import { StdioUpstreams } from './stdio-upstream.js';
 /** What /mcp and /readyz need of gateway and library mode; one per server. */
 export interface McpRuntime {
   relay: Relay;
+  /** The configured upstreams (POST /introspect authenticates them by their own secrets). */
+  upstreams: readonly UpstreamDefinition[];
   /** Null without upstreams: /mcp then serves the built-in and library tools directly. */
   gateway: Gateway | null;
   /** Tool calls, prompts and reads are answered over SSE, so they can carry progress and requests to the client. */
@@ -25,10 +29,18 @@ export function openMcpRuntime(
   upstreams: readonly UpstreamDefinition[],
   options: { libraryTools: boolean },
 ): McpRuntime {
+  const shared = upstreams.find((u) => u.introspectionSecret === s.config.introspectionSecret);
+  if (shared && s.config.introspectionSecret) {
+    // Its holder would be taken for the global asker of /introspect and see every upstream's keys.
+    throw new ConfigError(
+      `upstreams.${shared.name}.introspectionSecret: must differ from INTROSPECTION_SECRET`,
+    );
+  }
   const relay = new Relay(s);
   if (upstreams.length === 0) {
     return {
       relay,
+      upstreams,
       gateway: null,
       streaming: options.libraryTools,
       report: () => null,
@@ -36,14 +48,15 @@ export function openMcpRuntime(
     };
   }
   const idle = new Map(upstreams.map((u) => [u.name, u.kind === 'stdio' ? u.idleTimeoutMs : 0]));
-  const stdio = new StdioUpstreams(s, (name) => idle.get(name) ?? 0);
+  const keys = new UpstreamKeys(s);
+  const stdio = new StdioUpstreams(s, keys, (name) => idle.get(name) ?? 0);
   const health = new UpstreamHealth(upstreams, (name) => stdio.count(name));
   const sessions = new SessionStore(s);
   const gateway = new Gateway({
     s,
     upstreams,
     sessions,
-    http: new HttpUpstreams(s, sessions),
+    http: new HttpUpstreams(keys, sessions),
     stdio,
     health,
     permissions: new ToolPermissions(s),
@@ -54,6 +67,7 @@ export function openMcpRuntime(
   );
   return {
     relay,
+    upstreams,
     gateway,
     streaming: true,
     report: () => health.report(),

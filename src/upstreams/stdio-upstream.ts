@@ -3,8 +3,8 @@ import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { getDefaultEnvironment, StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { type ClientCapabilities, ErrorCode } from '@modelcontextprotocol/sdk/types.js';
 import type { Services } from '../services/context.js';
+import type { UpstreamKeys } from './bound-keys.js';
 import type { StdioUpstream } from './config.js';
-import { currentApiKey } from './credential.js';
 import { RpcError } from './errors.js';
 import { type Forward, sourceClient } from './forwarding.js';
 import type { Guard } from './guard.js';
@@ -27,7 +27,7 @@ const SWEEP_MS = 30_000;
 /**
  * Stdio upstreams: one process per connection (on the instance that serves
  * it), started with the connection's current API key in its environment, so
- * a process only ever acts for one user. A regenerated key or different client
+ * a process only ever acts for one user (the key is bound to this upstream, SPEC §9). A regenerated key or different client
  * capabilities start a fresh process; idle processes are stopped. A stdio
  * session cannot move between instances: each instance runs its own.
  *
@@ -41,6 +41,7 @@ export class StdioUpstreams {
 
   constructor(
     private readonly s: Services,
+    private readonly keys: UpstreamKeys,
     private readonly idleTimeout: (upstream: string) => number,
   ) {
     this.sweeper = setInterval(() => this.sweep(), SWEEP_MS);
@@ -57,7 +58,7 @@ export class StdioUpstreams {
     upstream: StdioUpstream,
     o: { connectionId: string; capabilities: ClientCapabilities; forward: Forward; guard: Guard },
   ): Promise<Lease> {
-    const apiKey = await currentApiKey(this.s, o.connectionId);
+    const apiKey = await this.keys.current(o.connectionId, upstream.name);
     const key = [
       upstream.name,
       o.connectionId,

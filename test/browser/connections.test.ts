@@ -7,7 +7,15 @@ import { DAY, HOUR, MINUTE } from '../../src/domain/clock.js';
 import { apiKeyFor } from '../../src/services/api-keys.js';
 import { listConnections, revokeConnection } from '../../src/services/connections.js';
 import { setRole } from '../../src/services/users.js';
-import { addUser, connectSdkClient, mcpStatus, refreshGrant, whoami } from '../helpers/flow.js';
+import {
+  addUser,
+  connectSdkClient,
+  introspectsActive,
+  mcpStatus,
+  refreshGrant,
+  TEST_INTROSPECTION_SECRET,
+  whoami,
+} from '../helpers/flow.js';
 import { startTestServer, TestClock, type TestServer } from '../helpers/server.js';
 import { BrowserOAuthProvider } from './oauth.js';
 import { browserSkip, launchChromium, openContext, screenshot, shownDate, signIn } from './support.js';
@@ -84,7 +92,10 @@ describe('SPEC §6 Settings › MCP in Chromium', { skip }, () => {
 
   before(async () => {
     chromium = await launchChromium();
-    server = await startTestServer('sqlite', { clock });
+    server = await startTestServer('sqlite', {
+      clock,
+      env: { INTROSPECTION_SECRET: TEST_INTROSPECTION_SECRET },
+    });
     admin = await addUser(server, 'ada@example.com', 'admin');
     viewer = await addUser(server, 'vic@example.com', 'viewer');
     member = await addUser(server, 'mel@example.com', 'member');
@@ -240,7 +251,9 @@ describe('SPEC §6 Settings › MCP in Chromium', { skip }, () => {
     await dialog.getByRole('button', { name: 'Cancel' }).click();
     await dialog.waitFor({ state: 'detached' });
     assert.equal((await whoami(client)).apiKeyPrefix, me.apiKeyPrefix, 'Cancel changed nothing');
-    assert.equal(await mcpStatus(server.base, oldKey, 'initialize'), 200);
+    assert.equal(await introspectsActive(server.base, oldKey), true);
+    // SPEC §9: an API key is never a bearer at /mcp.
+    assert.equal(await mcpStatus(server.base, oldKey, 'initialize'), 401);
 
     await row.getByRole('button', { name: 'Regenerate API key' }).click();
     await page.getByRole('alertdialog').getByRole('button', { name: 'OK' }).click();
@@ -258,7 +271,7 @@ describe('SPEC §6 Settings › MCP in Chromium', { skip }, () => {
     assert.equal(shown, `${now.apiKeyPrefix}…`, 'the row shows the key the client now carries');
     assert.equal((await cells(row))[1], 'active');
     assert.equal(await row.getByRole('button').count(), 2, 'still active, still actionable');
-    assert.equal(await mcpStatus(server.base, oldKey, 'initialize'), 401, 'the old key is refused at once');
+    assert.equal(await introspectsActive(server.base, oldKey), false, 'the old key is inactive at once');
   });
 
   test('a failed action (409, network, 403) says why and changes nothing', async () => {

@@ -9,7 +9,15 @@ import { createHash } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { deriveApiKey } from '../../src/domain/secrets.js';
 import { openStore, type Store } from '../../src/store/db.js';
-import { Browser, hiddenField, mcpStatus, PASSWORD, pkce } from '../helpers/flow.js';
+import {
+  Browser,
+  hiddenField,
+  introspectsActive,
+  mcpStatus,
+  PASSWORD,
+  pkce,
+  TEST_INTROSPECTION_SECRET,
+} from '../helpers/flow.js';
 import { type Balancer, type Instance, startBalancer, startInstance } from '../helpers/processes.js';
 import { createTestDatabase, postgresSkip, SECRET } from '../helpers/server.js';
 
@@ -77,6 +85,7 @@ for (const kind of ['sqlite', 'postgres'] as const) {
         DATABASE_URL: db.url,
         PUBLIC_URL: balancer.url,
         WAXSEAL_SECRET: SECRET,
+        INTROSPECTION_SECRET: TEST_INTROSPECTION_SECRET,
         WAXSEAL_ADMIN_EMAIL: 'ops@example.com',
         WAXSEAL_ADMIN_PASSWORD: PASSWORD,
         TOKEN_LIMIT_PER_MINUTE: '1000000',
@@ -342,8 +351,10 @@ async function verify(
       if (model) model.revokedAck = true;
       for (const t of model?.allAccess ?? [])
         checks.equal(await mcpStatus(base, t), 401, `${c.id}: revoked access token refused`);
-      for (const k of derived)
+      for (const k of derived) {
         checks.equal(await mcpStatus(base, k), 401, `${c.id}: revoked API key refused`);
+        checks.equal(await introspectsActive(base, k), false, `${c.id}: revoked API key inactive`);
+      }
       const last = model?.allRefresh.at(-1);
       if (last) {
         const r = await refreshGrant(base, clientId, last);
@@ -353,9 +364,15 @@ async function verify(
       checks.equal(await mcpStatus(base, model.access), 200, `${c.id}: active, its access token works`);
       const current = keys.find((k) => k.id === c.current_api_key_id);
       const currentKey = deriveApiKey(Buffer.from(SECRET, 'utf8'), 'wax_sk_', current?.key_ref ?? '');
-      checks.equal(await mcpStatus(base, currentKey), 200, `${c.id}: active, its current API key works`);
+      checks.equal(
+        await introspectsActive(base, currentKey),
+        true,
+        `${c.id}: active, its current API key too`,
+      );
+      // SPEC §9: an API key is never a bearer at /mcp.
+      checks.equal(await mcpStatus(base, currentKey), 401, `${c.id}: its current API key is no bearer`);
       for (const k of derived.filter((d) => d !== currentKey))
-        checks.equal(await mcpStatus(base, k), 401, `${c.id}: a replaced API key is refused`);
+        checks.equal(await introspectsActive(base, k), false, `${c.id}: a replaced API key is inactive`);
       const r = await refreshGrant(base, clientId, model.refresh);
       checks.equal(
         r.status,

@@ -5,8 +5,10 @@ import { listConnections, regenerateKey, revokeConnection } from '../../src/serv
 import {
   addUser,
   connectSdkClient,
+  introspectsActive,
   mcpStatus,
   refreshGrant,
+  TEST_INTROSPECTION_SECRET,
   TestOAuthProvider,
   whoami,
 } from '../helpers/flow.js';
@@ -28,12 +30,12 @@ for (const kind of ['sqlite', 'postgres'] as const) {
     let server: TestServer;
     before(async () => {
       if (skip) return;
-      server = await startTestServer(kind);
+      server = await startTestServer(kind, { env: { INTROSPECTION_SECRET: TEST_INTROSPECTION_SECRET } });
       await addUser(server, 'admin@example.com', 'admin');
     });
     after(async () => server?.stop());
 
-    test('regenerate: the next call runs with the new key, the old key is refused, the next refresh mints under the new key', {
+    test('regenerate: the next call runs with the new key, the old key is inactive, the next refresh mints under the new key', {
       skip,
     }, async () => {
       const provider = new TestOAuthProvider(server, {
@@ -45,10 +47,11 @@ for (const kind of ['sqlite', 'postgres'] as const) {
       const tokenBefore = provider.saved?.access_token;
       const codeBefore = provider.lastCode;
       const oldKey = await currentKey(server, before.connectionId as string);
+      assert.equal(await introspectsActive(server.base, oldKey.key), true, 'the API key is active');
       assert.equal(
         await mcpStatus(server.base, oldKey.key, 'initialize'),
-        200,
-        'the API key itself is accepted as a bearer',
+        401,
+        'SPEC §9: the API key itself is never accepted as a bearer',
       );
 
       const view = await regenerateKey(server.services, before.connectionId as string, {
@@ -61,9 +64,10 @@ for (const kind of ['sqlite', 'postgres'] as const) {
       assert.equal(afterRegen.apiKeyPrefix, view.apiKeyPrefix, 'whoami shows the new prefix at once');
       assert.equal(provider.saved?.access_token, tokenBefore, 'no new token was needed');
       assert.equal(provider.lastCode, codeBefore, 'no new authorization happened');
-      assert.equal(await mcpStatus(server.base, oldKey.key, 'initialize'), 401, 'the old key is refused');
+      assert.equal(await introspectsActive(server.base, oldKey.key), false, 'the old key is inactive');
       const newKey = await currentKey(server, before.connectionId as string);
-      assert.equal(await mcpStatus(server.base, newKey.key, 'initialize'), 200, 'the new key works');
+      assert.equal(await introspectsActive(server.base, newKey.key), true, 'the new key is active');
+      assert.equal(await mcpStatus(server.base, newKey.key, 'initialize'), 401, 'and no bearer either');
 
       const refreshed = await refreshGrant(
         server.base,
@@ -107,7 +111,7 @@ for (const kind of ['sqlite', 'postgres'] as const) {
         401,
         'the access token dies at once',
       );
-      assert.equal(await mcpStatus(server.base, key.key, 'initialize'), 401, 'the API key dies at once');
+      assert.equal(await introspectsActive(server.base, key.key), false, 'the API key dies at once');
       const refused = await refreshGrant(
         server.base,
         provider.info?.client_id as string,

@@ -195,7 +195,7 @@ const MCP_BODIES = {
   whoami: { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'whoami', arguments: {} } },
 } as const;
 
-/** The status POST /mcp answers for a bearer credential (access token or API key), as a client would send it. */
+/** The status POST /mcp answers for a bearer credential, as a client would send it (SPEC §9: only an access token can pass). */
 export async function mcpStatus(
   base: string,
   bearer: string,
@@ -212,6 +212,27 @@ export async function mcpStatus(
   });
   await res.arrayBuffer();
   return res.status;
+}
+
+/** The INTROSPECTION_SECRET of test servers whose tests check whether a key is active (SPEC §9). */
+export const TEST_INTROSPECTION_SECRET = 'test-introspection-secret-0123456789abcdef';
+
+/**
+ * Whether POST /introspect calls a credential active, asked with
+ * TEST_INTROSPECTION_SECRET: how an API key's state is seen from outside now
+ * that /mcp takes access tokens only (SPEC §9).
+ */
+export async function introspectsActive(base: string, token: string): Promise<boolean> {
+  const res = await fetch(new URL('/introspect', base), {
+    method: 'POST',
+    headers: {
+      authorization: `Bearer ${TEST_INTROSPECTION_SECRET}`,
+      'content-type': 'application/x-www-form-urlencoded',
+    },
+    body: new URLSearchParams({ token }).toString(),
+  });
+  if (res.status !== 200) throw new Error(`POST /introspect answered ${res.status}`);
+  return ((await res.json()) as { active?: boolean }).active === true;
 }
 
 /** A refresh_token grant for a public client, as the SDK client sends it. */

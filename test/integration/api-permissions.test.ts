@@ -3,7 +3,16 @@ import { after, before, describe, test } from 'node:test';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { apiKeyFor } from '../../src/services/api-keys.js';
-import { addUser, authorizeInBrowser, Browser, mcpStatus, pkce, whoami } from '../helpers/flow.js';
+import {
+  addUser,
+  authorizeInBrowser,
+  Browser,
+  introspectsActive,
+  mcpStatus,
+  pkce,
+  TEST_INTROSPECTION_SECRET,
+  whoami,
+} from '../helpers/flow.js';
 import { postgresSkip, startTestServer, type TestServer } from '../helpers/server.js';
 
 /** SPEC §7: a connection in JSON has exactly these fields. */
@@ -252,7 +261,7 @@ for (const kind of ['sqlite', 'postgres'] as const) {
 
     before(async () => {
       if (skip) return;
-      server = await startTestServer(kind);
+      server = await startTestServer(kind, { env: { INTROSPECTION_SECRET: TEST_INTROSPECTION_SECRET } });
       for (const role of ROLES) {
         users[role] = await addUser(server, `${role}@example.com`, role);
         browsers[role] = new Browser(server.base);
@@ -462,7 +471,9 @@ for (const kind of ['sqlite', 'postgres'] as const) {
           const target = await makeConnection('viewer', `Regenerate target of ${role}`);
           const before = await listed(target.id);
           const oldKey = await currentKey(server, target.id);
-          assert.equal(await mcpStatus(server.base, oldKey, 'initialize'), 200, 'the old key works before');
+          assert.equal(await introspectsActive(server.base, oldKey), true, 'the old key is active before');
+          // SPEC §9: an API key is never a bearer at /mcp.
+          assert.equal(await mcpStatus(server.base, oldKey, 'initialize'), 401);
           const res = await postApi(browsers[role], `/api/mcp-connections/${target.id}/regenerate-key`);
           assert.equal(res.status, 200);
           const text = await res.text();
@@ -478,8 +489,10 @@ for (const kind of ['sqlite', 'postgres'] as const) {
           assert.ok(!text.includes(newKey) && !text.includes(oldKey), 'the full key is never returned');
           assert.deepEqual(await listed(target.id), body);
           // SPEC §4: the old key is refused at once, the client's token keeps working with the new key.
+          assert.equal(await introspectsActive(server.base, oldKey), false);
+          assert.equal(await introspectsActive(server.base, newKey), true);
           assert.equal(await mcpStatus(server.base, oldKey, 'initialize'), 401);
-          assert.equal(await mcpStatus(server.base, newKey, 'initialize'), 200);
+          assert.equal(await mcpStatus(server.base, newKey, 'initialize'), 401);
           assert.equal((await whoamiWith(server, target.accessToken)).apiKeyPrefix, body.apiKeyPrefix);
           const audit = await auditRows(server, target.id);
           assert.deepEqual(audit.at(-1), {

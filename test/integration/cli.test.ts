@@ -4,7 +4,15 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { apiKeyFor } from '../../src/services/api-keys.js';
-import { Browser, connectSdkClient, mcpStatus, TestOAuthProvider, whoami } from '../helpers/flow.js';
+import {
+  Browser,
+  connectSdkClient,
+  introspectsActive,
+  mcpStatus,
+  TEST_INTROSPECTION_SECRET,
+  TestOAuthProvider,
+  whoami,
+} from '../helpers/flow.js';
 import {
   createTestDatabase,
   postgresSkip,
@@ -154,7 +162,7 @@ for (const kind of ['sqlite', 'postgres'] as const) {
     before(async () => {
       if (skip) return;
       db = await createTestDatabase(kind);
-      server = await startTestServer(kind, { db });
+      server = await startTestServer(kind, { db, env: { INTROSPECTION_SECRET: TEST_INTROSPECTION_SECRET } });
       // The CLI reads the same configuration as the server: same DATABASE_URL and secret.
       env = testEnv(db, Number(new URL(server.base).port));
     });
@@ -405,12 +413,14 @@ for (const kind of ['sqlite', 'postgres'] as const) {
         .where('c.id', '=', victim.id)
         .executeTakeFirstOrThrow();
       const key = apiKeyFor(server.services, keyRow.key_ref);
-      assert.equal(await mcpStatus(server.base, key, 'initialize'), 200, 'the API key works before');
+      assert.equal(await introspectsActive(server.base, key), true, 'the API key is active before');
 
       const out = ok(await cli(env, 'connections', 'revoke', victim.id), 'revoke');
       assert.match(out, new RegExp(`^revoked ${victim.id}\\b.*\\n$`));
       // SPEC §1: honoured by the running server at once — no waiting.
       assert.equal(await mcpStatus(server.base, token, 'initialize'), 401);
+      assert.equal(await introspectsActive(server.base, key), false);
+      // SPEC §9: an API key is never a bearer at /mcp, before or after.
       assert.equal(await mcpStatus(server.base, key, 'initialize'), 401);
       const refresh = await fetch(new URL('/token', server.base), {
         method: 'POST',

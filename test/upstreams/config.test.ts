@@ -4,6 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { ConfigError, loadConfig } from '../../src/config.js';
 import { loadUpstreams, mayUseTool, parseUpstreams } from '../../src/upstreams/config.js';
+import { startTestServer } from '../helpers/server.js';
 import { writeUpstreamsFile } from './helpers.js';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
@@ -87,6 +88,32 @@ describe('SPEC §9 configuration: UPSTREAM_MCP_URL, WAXSEAL_CONFIG, INTROSPECTIO
       /upstreams\.a: Unrecognized key/,
     );
     assert.match(problem({ servers: {} }), /upstreams: must map upstream names to their settings/);
+  });
+
+  test("an upstream's introspectionSecret: at least 32 characters, its own, and never echoed", async () => {
+    const secret = 'a-secret-of-upstream-a-0123456789abcdef';
+    const short = problem({ upstreams: { a: { url: 'https://x', introspectionSecret: 'short-secret' } } });
+    assert.match(short, /upstreams\.a\.introspectionSecret: must be at least 32 characters/);
+    assert.ok(!short.includes('short-secret'));
+    const shared = problem({
+      upstreams: {
+        a: { url: 'https://x', introspectionSecret: secret },
+        b: { url: 'https://y', introspectionSecret: secret },
+      },
+    });
+    assert.equal(
+      shared,
+      'WAXSEAL_CONFIG (test.yaml): upstreams.b.introspectionSecret: must differ from the introspectionSecret of a',
+    );
+    const [a] = parseUpstreams({ upstreams: { a: { url: 'https://x', introspectionSecret: secret } } }, 't');
+    assert.equal(a?.introspectionSecret, secret);
+    const file = writeUpstreamsFile({ upstreams: { a: { url: 'https://x', introspectionSecret: secret } } });
+    await assert.rejects(
+      startTestServer('sqlite', { env: { WAXSEAL_CONFIG: file, INTROSPECTION_SECRET: secret } }),
+      (err: Error) =>
+        err instanceof ConfigError &&
+        err.message === 'upstreams.a.introspectionSecret: must differ from INTROSPECTION_SECRET',
+    );
   });
 
   test('an unreadable or malformed file is named with the reason', () => {

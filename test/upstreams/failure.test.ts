@@ -64,7 +64,7 @@ describe('issue #7: a dead or slow upstream never takes Waxseal down', () => {
   test('a slow upstream gives its caller an MCP error within its timeout', async () => {
     const started = Date.now();
     await assert.rejects(
-      client.callTool({ name: 'slow', arguments: { ms: 5000 } }),
+      client.callTool({ name: 'steady__slow', arguments: { ms: 5000 } }),
       /Upstream "steady" did not answer within 1000 ms/,
     );
     const took = Date.now() - started;
@@ -86,7 +86,7 @@ describe('issue #7: a dead or slow upstream never takes Waxseal down', () => {
         jsonrpc: '2.0',
         id: 77,
         method: 'tools/call',
-        params: { name: 'slow', arguments: { ms: 800 } },
+        params: { name: 'steady__slow', arguments: { ms: 800 } },
       }),
     });
     assert.equal(res.headers.get('content-type'), 'text/event-stream');
@@ -103,9 +103,10 @@ describe('issue #7: a dead or slow upstream never takes Waxseal down', () => {
   });
 
   test('an upstream killed mid-call gives an error at once; the others keep working', async () => {
+    const namesWhileUp = (await client.listTools()).tools.map((t) => t.name);
     let killedAt = 0;
     const call = client.callTool(
-      { name: 'trigger-long-running-operation', arguments: { duration: 20, steps: 20 } },
+      { name: 'doomed__trigger-long-running-operation', arguments: { duration: 20, steps: 20 } },
       undefined,
       {
         onprogress: () => {
@@ -121,16 +122,21 @@ describe('issue #7: a dead or slow upstream never takes Waxseal down', () => {
     assert.ok(killedAt > 0 && took < 3000, `error ${took} ms after the kill, within the 3000 ms timeout`);
 
     assert.equal(
-      text(await client.callTool({ name: 'steady-echo', arguments: { text: 'still here' } })),
+      text(await client.callTool({ name: 'steady__steady-echo', arguments: { text: 'still here' } })),
       'steady: still here',
     );
     assert.equal((await whoami(client)).userEmail, 'linus@example.com');
     const names = (await client.listTools()).tools.map((t) => t.name);
-    assert.ok(names.includes('steady-echo') && names.includes('whoami'));
-    assert.ok(!names.includes('echo'), "the dead upstream's tools are left out");
+    assert.ok(names.includes('steady__steady-echo') && names.includes('whoami'));
+    assert.ok(!names.includes('doomed__echo'), "the dead upstream's tools are left out");
+    assert.deepEqual(
+      names,
+      namesWhileUp.filter((n) => !n.startsWith('doomed__')),
+      'the tools left keep the names they had while every upstream was up',
+    );
     await assert.rejects(
-      client.callTool({ name: 'echo', arguments: { message: 'x' } }),
-      /Upstream "doomed"|not found/,
+      client.callTool({ name: 'doomed__echo', arguments: { message: 'x' } }),
+      /Upstream "doomed" is unavailable/,
     );
   });
 
@@ -149,7 +155,10 @@ describe('issue #7: a dead or slow upstream never takes Waxseal down', () => {
     const before = stored.find((r) => r.upstream === 'doomed')?.session_id;
     assert.ok(before, 'a session was stored for the connection');
     doomed = await startEverythingHttp(Number(new URL(doomed.url).port));
-    assert.equal(text(await client.callTool({ name: 'echo', arguments: { message: 'back' } })), 'Echo: back');
+    assert.equal(
+      text(await client.callTool({ name: 'doomed__echo', arguments: { message: 'back' } })),
+      'Echo: back',
+    );
     const after = await server.services.store.db.selectFrom('upstream_sessions').selectAll().execute();
     const now = after.find((r) => r.upstream === 'doomed')?.session_id;
     assert.ok(now && now !== before, 'a new session replaced the forgotten one');

@@ -1,10 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { sha256 } from '../../src/domain/secrets.js';
+import { apiKeyFor } from '../../src/services/api-keys.js';
 import { regenerateKey, revokeConnection } from '../../src/services/connections.js';
 import { type TestOAuthProvider, whoami } from '../helpers/flow.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import {
+  everythingStdio,
   INTROSPECTION_SECRET,
   type RecordingUpstream,
   signIn,
@@ -29,7 +32,42 @@ async function introspect(
 const keysSeen = (upstream: RecordingUpstream) =>
   upstream.seen.map((r) => r.authorization?.replace(/^Bearer /, '')).filter((k) => k !== undefined);
 
-describe('SPEC §9 identity upstream: UPSTREAM_MCP_URL receives the connection API key, never the OAuth token', () => {
+/** The connection's own API key (never sent to an upstream), re-derived as the server does. */
+async function connectionKey(server: TestServer, connectionId: string): Promise<string> {
+  const row = await server.services.store.db
+    .selectFrom('connections as c')
+    .innerJoin('api_keys as k', 'k.id', 'c.current_api_key_id')
+    .select('k.key_ref')
+    .where('c.id', '=', connectionId)
+    .executeTakeFirstOrThrow();
+  return apiKeyFor(server.services, row.key_ref);
+}
+
+/** POST /mcp initialize with a bearer: status, challenge and error code. */
+async function mcpWith(server: TestServer, bearer: string) {
+  const res = await fetch(`${server.base}/mcp`, {
+    method: 'POST',
+    headers: {
+      authorization: `Bearer ${bearer}`,
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+    },
+    body: JSON.stringify({
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'initialize',
+      params: {
+        protocolVersion: '2025-06-18',
+        capabilities: {},
+        clientInfo: { name: 'thief', version: '1' },
+      },
+    }),
+  });
+  const body = (await res.json()) as { error?: string };
+  return { status: res.status, challenge: res.headers.get('www-authenticate') ?? '', error: body.error };
+}
+
+describe('SPEC §9 identity upstream: UPSTREAM_MCP_URL receives the connection API key bound to it, never the OAuth token', () => {
   let upstream: RecordingUpstream;
   let server: TestServer;
   let client: Client;
@@ -52,7 +90,7 @@ describe('SPEC §9 identity upstream: UPSTREAM_MCP_URL receives the connection A
     await upstream?.close();
   });
 
-  test("every upstream request carries the connection's API key, and the upstream introspects it", async () => {
+  test("every upstream request carries the connection's API key bound to the upstream, and the upstream introspects it", async () => {
     const me = await whoami(client);
     const result = await client.callTool({ name: 'rec-echo', arguments: { text: 'hi' } });
     assert.equal(text(result), 'rec: hi');
@@ -65,6 +103,7 @@ describe('SPEC §9 identity upstream: UPSTREAM_MCP_URL receives the connection A
       `${key.slice(0, 12)} starts with ${me.apiKeyPrefix}`,
     );
     assert.match(key, /^wax_sk_[0-9A-Za-z]{43}$/);
+    assert.notEqual(key, await connectionKey(server, me.connectionId as string), 'not the key itself');
     const oauth = provider.saved?.access_token as string;
     for (const r of upstream.seen) {
       assert.ok(!JSON.stringify(r).includes(oauth), 'the OAuth access token never reaches the upstream');
@@ -195,6 +234,145 @@ describe('SPEC §9 identity upstream: a configured credential header', () => {
     for (const r of upstream.seen) {
       assert.equal(r.authorization, undefined);
       assert.ok(r.apiKeyHeader?.startsWith(me.apiKeyPrefix as string));
+    }
+  });
+});
+
+const ALPHA_SECRET = 'alpha-introspection-secret-0123456789abcdef';
+const BETA_SECRET = 'beta-introspection-secret-0123456789abcdef0';
+
+describe('SPEC §9 a key captured by one upstream is worth nothing anywhere else', () => {
+  let alpha: RecordingUpstream;
+  let beta: RecordingUpstream;
+  let server: TestServer;
+  let client: Client;
+  let provider: TestOAuthProvider;
+  let connectionId: string;
+  const lastKey = (upstream: RecordingUpstream) => keysSeen(upstream).at(-1) as string;
+  const echo = async (upstream: 'alpha' | 'beta') =>
+    text(await client.callTool({ name: `${upstream}__${upstream}-echo`, arguments: { text: 'hi' } }));
+
+  before(async () => {
+    alpha = await startRecordingUpstream({
+      label: 'alpha',
+      waxseal: () => server.base,
+      introspectionSecret: ALPHA_SECRET,
+    });
+    beta = await startRecordingUpstream({ label: 'beta' });
+    const file = writeUpstreamsFile({
+      upstreams: {
+        alpha: { url: alpha.url, introspectionSecret: ALPHA_SECRET },
+        beta: { url: beta.url, introspectionSecret: BETA_SECRET },
+        gamma: { ...everythingStdio, timeoutMs: 20_000 },
+      },
+    });
+    server = await startTestServer('sqlite', { env: { WAXSEAL_CONFIG: file, INTROSPECTION_SECRET } });
+    ({ client, provider } = await signIn(server, 'ada@example.com', 'member', 'Two Upstreams Client'));
+    connectionId = (await whoami(client)).connectionId as string;
+    assert.equal(await echo('alpha'), 'alpha: hi');
+    assert.equal(await echo('beta'), 'beta: hi');
+  });
+  after(async () => {
+    await client?.close();
+    await server?.stop();
+    await alpha?.close();
+    await beta?.close();
+  });
+
+  test('each upstream receives its own key; with its own secret only it is told the key is active', async () => {
+    const me = await whoami(client);
+    const [a, b] = [lastKey(alpha), lastKey(beta)];
+    const own = await connectionKey(server, connectionId);
+    assert.notEqual(a, b);
+    for (const k of [a, b]) {
+      assert.ok(k.startsWith(me.apiKeyPrefix as string), 'the prefix the dashboard shows');
+      assert.notEqual(k, own);
+    }
+    const asAlpha = await introspect(server, a, `Bearer ${ALPHA_SECRET}`);
+    assert.equal(asAlpha.status, 200);
+    assert.deepEqual(
+      [asAlpha.body.active, asAlpha.body.upstream, asAlpha.body.connection_id, asAlpha.body.email],
+      [true, 'alpha', connectionId, 'ada@example.com'],
+    );
+    const checked = await client.callTool({ name: 'alpha__introspect', arguments: {} });
+    assert.equal(
+      (checked.structuredContent as { active?: boolean }).active,
+      true,
+      'alpha checks its own key',
+    );
+
+    assert.deepEqual((await introspect(server, a, `Bearer ${BETA_SECRET}`)).body, { active: false });
+    assert.deepEqual((await introspect(server, b, `Bearer ${ALPHA_SECRET}`)).body, { active: false });
+    assert.equal((await introspect(server, b, `Bearer ${BETA_SECRET}`)).body.active, true);
+    const access = provider.saved?.access_token as string;
+    for (const other of [own, access]) {
+      for (const secret of [ALPHA_SECRET, BETA_SECRET]) {
+        assert.deepEqual((await introspect(server, other, `Bearer ${secret}`)).body, { active: false });
+      }
+    }
+
+    // The global secret is trusted with every answer, and is told whose key it is.
+    const global = await introspect(server, a);
+    assert.deepEqual([global.body.active, global.body.upstream], [true, 'alpha']);
+    const ownKey = await introspect(server, own);
+    assert.deepEqual([ownKey.body.active, ownKey.body.upstream], [true, undefined]);
+  });
+
+  test('a stdio upstream gets its own bound key in its environment', async () => {
+    const env = JSON.parse(text(await client.callTool({ name: 'gamma__get-env', arguments: {} }))) as Record<
+      string,
+      string
+    >;
+    const key = env.WAXSEAL_API_KEY as string;
+    assert.ok(key.startsWith((await whoami(client)).apiKeyPrefix as string));
+    assert.ok(![lastKey(alpha), lastKey(beta), await connectionKey(server, connectionId)].includes(key));
+    assert.equal((await introspect(server, key)).body.upstream, 'gamma');
+    assert.deepEqual((await introspect(server, key, `Bearer ${ALPHA_SECRET}`)).body, { active: false });
+  });
+
+  test("neither a captured key nor the connection's own API key is accepted at /mcp", async () => {
+    for (const key of [lastKey(alpha), lastKey(beta), await connectionKey(server, connectionId)]) {
+      const answer = await mcpWith(server, key);
+      assert.equal(answer.status, 401);
+      assert.equal(answer.error, 'invalid_token');
+      assert.match(answer.challenge, /^Bearer resource_metadata=".*", error="invalid_token"$/);
+    }
+    assert.equal((await mcpWith(server, provider.saved?.access_token as string)).status, 200);
+  });
+
+  test('only hashes of the bound keys are stored', async () => {
+    const rows = await server.services.store.db.selectFrom('upstream_keys').selectAll().execute();
+    const dump = JSON.stringify(rows);
+    for (const key of [lastKey(alpha), lastKey(beta)]) {
+      assert.ok(!dump.includes(key));
+      assert.ok(rows.some((r) => r.key_hash === sha256(key) && r.connection_id === connectionId));
+    }
+  });
+
+  test('after a regenerate the old bound key is inactive for everyone and the upstream receives the new one', async () => {
+    const old = lastKey(alpha);
+    const view = await regenerateKey(server.services, connectionId, { label: 'test admin' });
+    assert.equal(await echo('alpha'), 'alpha: hi');
+    const fresh = lastKey(alpha);
+    assert.notEqual(fresh, old);
+    assert.ok(fresh.startsWith(view.apiKeyPrefix));
+    for (const auth of [`Bearer ${ALPHA_SECRET}`, `Bearer ${INTROSPECTION_SECRET}`]) {
+      assert.deepEqual((await introspect(server, old, auth)).body, { active: false });
+      const now = await introspect(server, fresh, auth);
+      assert.deepEqual([now.body.active, now.body.api_key_prefix], [true, view.apiKeyPrefix]);
+    }
+  });
+
+  test('after a revoke the bound keys are inactive for everyone', async () => {
+    const [a, b] = [lastKey(alpha), lastKey(beta)];
+    await revokeConnection(server.services, connectionId, { label: 'test admin' });
+    for (const auth of [
+      `Bearer ${ALPHA_SECRET}`,
+      `Bearer ${BETA_SECRET}`,
+      `Bearer ${INTROSPECTION_SECRET}`,
+    ]) {
+      for (const key of [a, b])
+        assert.deepEqual((await introspect(server, key, auth)).body, { active: false });
     }
   });
 });

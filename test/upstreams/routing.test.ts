@@ -11,7 +11,7 @@ import {
   writeUpstreamsFile,
 } from './helpers.js';
 
-describe('SPEC §9 several upstreams: clashing names, routing and per-role tool restrictions', () => {
+describe('SPEC §9 several upstreams: names from the configuration, routing and per-role tool restrictions', () => {
   let alpha: RecordingUpstream;
   let beta: RecordingUpstream;
   let server: TestServer;
@@ -42,16 +42,16 @@ describe('SPEC §9 several upstreams: clashing names, routing and per-role tool 
     await beta?.close();
   });
 
-  test('a clashing tool name is prefixed with its upstream; unique names stay as they are', async () => {
+  test("with several upstreams configured every upstream tool is prefixed with its upstream's name", async () => {
     const names = (await admin.listTools()).tools.map((t) => t.name).sort();
     assert.deepEqual(names, [
-      'alpha-danger',
-      'alpha-echo',
+      'alpha__alpha-danger',
+      'alpha__alpha-echo',
       'alpha__introspect',
       'alpha__search',
       'alpha__slow',
-      'beta-danger',
-      'beta-echo',
+      'beta__beta-danger',
+      'beta__beta-echo',
       'beta__introspect',
       'beta__search',
       'beta__slow',
@@ -65,30 +65,51 @@ describe('SPEC §9 several upstreams: clashing names, routing and per-role tool 
       'alpha found x',
     );
     assert.equal(text(await admin.callTool({ name: 'beta__search', arguments: { q: 'y' } })), 'beta found y');
-    assert.equal(text(await admin.callTool({ name: 'beta-echo', arguments: { text: 'z' } })), 'beta: z');
+    assert.equal(
+      text(await admin.callTool({ name: 'beta__beta-echo', arguments: { text: 'z' } })),
+      'beta: z',
+    );
     assert.ok(alpha.seen.some((r) => r.tool === 'search'));
     assert.ok(beta.seen.some((r) => r.tool === 'search'));
     assert.ok(!alpha.seen.some((r) => r.tool === 'beta-echo'));
     assert.equal((await whoami(admin)).role, 'admin');
   });
 
-  test('the bare clashing name is refused with the names to use instead', async () => {
+  test('a bare upstream name is an unknown tool, whether or not it clashes', async () => {
+    await assert.rejects(admin.callTool({ name: 'search', arguments: { q: 'x' } }), /Tool search not found/);
     await assert.rejects(
-      admin.callTool({ name: 'search', arguments: { q: 'x' } }),
-      /alpha__search or beta__search/,
+      admin.callTool({ name: 'beta-echo', arguments: { text: 'z' } }),
+      /Tool beta-echo not found/,
     );
     await assert.rejects(admin.callTool({ name: 'nope', arguments: {} }), /Tool nope not found/);
   });
 
+  test('a name the upstream never listed is not forwarded: a role rule cannot be dodged by spelling', async () => {
+    const calls = () => alpha.seen.filter((r) => r.method === 'tools/call').length;
+    const before = calls();
+    for (const name of [
+      'alpha__Alpha-Danger',
+      'alpha__alpha-danger ',
+      'alpha__ALPHA-DANGER',
+      'alpha__nope',
+    ]) {
+      await assert.rejects(
+        member.callTool({ name, arguments: {} }),
+        (err: Error) => err.message.includes(`Tool ${name} not found`),
+        name,
+      );
+    }
+    assert.equal(calls(), before, 'the upstream received none of them');
+  });
+
   test('a member does not see the tools restricted to admins', async () => {
     const names = (await member.listTools()).tools.map((t) => t.name).sort();
-    // Names are settled over every tool, so they are the same for every role.
     assert.deepEqual(names, [
-      'alpha-echo',
+      'alpha__alpha-echo',
       'alpha__introspect',
       'alpha__search',
       'alpha__slow',
-      'beta-echo',
+      'beta__beta-echo',
       'whoami',
     ]);
   });
@@ -96,8 +117,8 @@ describe('SPEC §9 several upstreams: clashing names, routing and per-role tool 
   test("a member's call to a restricted tool gets an MCP error and never reaches the upstream", async () => {
     const before = beta.seen.filter((r) => r.tool === 'beta-danger').length;
     await assert.rejects(
-      member.callTool({ name: 'beta-danger', arguments: {} }),
-      /Tool beta-danger is not available to the member role/,
+      member.callTool({ name: 'beta__beta-danger', arguments: {} }),
+      /Tool beta__beta-danger is not available to the member role/,
     );
     await assert.rejects(
       member.callTool({ name: 'beta__search', arguments: { q: 'x' } }),
@@ -105,7 +126,7 @@ describe('SPEC §9 several upstreams: clashing names, routing and per-role tool 
     );
     assert.equal(beta.seen.filter((r) => r.tool === 'beta-danger').length, before);
     assert.equal(
-      text(await admin.callTool({ name: 'beta-danger', arguments: {} })),
+      text(await admin.callTool({ name: 'beta__beta-danger', arguments: {} })),
       'beta did something dangerous',
     );
   });
@@ -133,6 +154,48 @@ describe('SPEC §9 several upstreams: clashing names, routing and per-role tool 
         { upstream: 'beta', tool: 'beta-danger', role: 'member' },
         { upstream: 'beta', tool: 'search', role: 'member' },
       ],
+    );
+  });
+});
+
+describe('SPEC §9 tool names do not change with upstream health', () => {
+  let alpha: RecordingUpstream;
+  let beta: RecordingUpstream;
+  let server: TestServer;
+  let client: Client;
+
+  before(async () => {
+    alpha = await startRecordingUpstream({ label: 'alpha' });
+    beta = await startRecordingUpstream({ label: 'beta' });
+    const file = writeUpstreamsFile({
+      upstreams: { alpha: { url: alpha.url, timeoutMs: 2000 }, beta: { url: beta.url, timeoutMs: 2000 } },
+    });
+    server = await startTestServer('sqlite', { env: { WAXSEAL_CONFIG: file } });
+    ({ client } = await signIn(server, 'ops@example.com', 'member'));
+  });
+  after(async () => {
+    await client?.close();
+    await server?.stop();
+    await alpha?.close();
+  });
+
+  test("when one upstream goes down the other's tools keep their names, and only those names work", async () => {
+    const whileUp = (await client.listTools()).tools.map((t) => t.name);
+    assert.ok(whileUp.includes('alpha__search') && whileUp.includes('beta__search'));
+    await beta.close();
+    const whileDown = (await client.listTools()).tools.map((t) => t.name);
+    assert.deepEqual(
+      whileDown,
+      whileUp.filter((n) => !n.startsWith('beta__')),
+    );
+    assert.equal(
+      text(await client.callTool({ name: 'alpha__search', arguments: { q: 'x' } })),
+      'alpha found x',
+    );
+    await assert.rejects(client.callTool({ name: 'search', arguments: { q: 'x' } }), /Tool search not found/);
+    await assert.rejects(
+      client.callTool({ name: 'beta__search', arguments: { q: 'x' } }),
+      /Upstream "beta" is unavailable/,
     );
   });
 });

@@ -38,8 +38,12 @@ export function requireBearer(s: Services) {
     }
     const token = match[1] as string;
     const caller = await resolveBearer(s, token);
+    // Tokens are audience-bound to the canonical MCP URL (RFC 8707). SPEC §9:
+    // /mcp accepts OAuth access tokens only, never an API key.
     if (!caller) throw new InvalidToken();
-    // Tokens are audience-bound to the canonical MCP URL (RFC 8707).
+    if (caller.token.kind !== 'access_token') {
+      throw new InvalidToken(undefined, { reason: 'an API key is not a bearer at /mcp' });
+    }
     if (caller.token.resource !== s.config.mcpUrl) {
       throw new InvalidToken(undefined, { reason: 'token issued for another resource' });
     }

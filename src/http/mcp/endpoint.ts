@@ -70,7 +70,7 @@ export function mcpRouter(s: Services, extraTools: RegisterTools[] = [], runtime
       }
       const streaming = Boolean(runtime?.streaming) && mayStream(body);
       const server = runtime?.gateway
-        ? runtime.gateway.serverFor(() => localServer(caller), streaming)
+        ? runtime.gateway.serverFor(caller, () => localServer(caller), streaming)
         : localServer(caller);
       const transport = new StreamableHTTPServerTransport({
         sessionIdGenerator: undefined,

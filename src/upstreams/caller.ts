@@ -1,0 +1,10 @@
+/**
+ * Who calls, as far as the gateway needs to know: the connection (sessions,
+ * keys, audit) and the user's email and role (per-tool permissions). The MCP
+ * endpoint's caller (SPEC §3) is one; the gateway takes it as an argument and
+ * depends on nothing of the HTTP layer.
+ */
+export interface GatewayCaller {
+  user: { email: string; role: string };
+  connection: { id: string };
+}
