@@ -9,6 +9,7 @@ import { initial } from './migrations/0001_initial.js';
 import { hardening } from './migrations/0002_hardening.js';
 import { upstreams } from './migrations/0003_upstreams.js';
 import { connectionList } from './migrations/0004_connection_list.js';
+import { identity } from './migrations/0006_identity.js';
 import type { Database } from './schema.js';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -139,6 +140,7 @@ class Migrations implements MigrationProvider {
       '0002_hardening': hardening(this.dialect),
       '0003_upstreams': upstreams(this.dialect),
       '0004_connection_list': connectionList(this.dialect),
+      '0006_identity': identity(this.dialect),
     };
   }
 }

@@ -9,6 +9,29 @@ export interface Database {
     role: string;
     totp_sealed: string | null;
     created_at: number;
+    /** Issue #12 (migration 0006): `active` or `disabled`. */
+    status: Generated<string>;
+    /** Issue #12: how the user came to be: `local`, `oidc` or `scim`. */
+    source: Generated<string>;
+  };
+  /** Issue #12: a user as the IdP knows them; the IdP's refresh token is sealed (domain/secrets.ts). */
+  user_identities: {
+    issuer: string;
+    subject: string;
+    user_id: string;
+    refresh_sealed: string | null;
+    last_recheck_at: number | null;
+    created_at: number;
+    last_signin_at: number;
+  };
+  /** Issue #12: a sign-in waiting for the IdP's callback; single use, short-lived. */
+  oidc_logins: {
+    id_hash: string;
+    state: string;
+    nonce: string;
+    verifier_sealed: string;
+    next: string;
+    expires_at: number;
   };
   oauth_clients: {
     client_id: string;
