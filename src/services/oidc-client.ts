@@ -42,6 +42,10 @@ export async function discoverIdp(settings: OidcSettings): Promise<Idp> {
     : client.ClientSecretBasic(settings.clientSecret);
   config = new client.Configuration(meta, settings.clientId, undefined, auth);
   if (insecure) client.allowInsecureRequests(config);
+  // SPEC §10: the ID token's signature is checked against the IdP's JWKS. openid-client
+  // skips that for a token endpoint response by default (OIDC Core §3.1.3.7 lets TLS
+  // stand in for it); this turns it on, so a forged token is refused even then.
+  client.enableNonRepudiationChecks(config);
   config.timeout = DISCOVERY_TIMEOUT_SECONDS;
   const scopes = [...settings.scopes];
   if (meta.scopes_supported?.includes('offline_access') && !scopes.includes('offline_access')) {
