@@ -101,9 +101,13 @@ function pick(source: Record<string, unknown>, keys: string[]): Record<string, u
 
 /** Sorts an openid-client failure into "the IdP is down or refuses us" and "this callback is not valid". */
 function classify(s: Services, err: unknown): Error {
-  if (err instanceof client.ResponseBodyError && MISCONFIGURED.has(err.error)) {
+  // A 401 from the token endpoint may come as a WWW-Authenticate challenge (RFC 6749 §5.2 invalid_client).
+  const refused =
+    (err instanceof client.ResponseBodyError && MISCONFIGURED.has(err.error)) ||
+    (err instanceof client.WWWAuthenticateChallengeError && err.status === 401);
+  if (refused) {
     s.log.error(
-      { error: err.error, status: err.status },
+      { status: (err as { status?: number }).status },
       'the IdP refused Waxseal: check OIDC_CLIENT_ID, OIDC_CLIENT_SECRET and the redirect URI registered there',
     );
     return new IdpUnavailable(

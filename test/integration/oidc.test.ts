@@ -2,8 +2,10 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { decodeJwt, decodeProtectedHeader, generateKeyPair, SignJWT } from 'jose';
 import { ConfigError, loadConfig } from '../../src/config.js';
+import { MINUTE } from '../../src/domain/clock.js';
 import { unseal } from '../../src/domain/secrets.js';
 import { startServer } from '../../src/server.js';
+import { sweepExpired } from '../../src/services/sweep.js';
 import {
   addUser,
   Browser,
@@ -59,6 +61,8 @@ async function me(browser: Browser): Promise<{ status: number; email?: string; r
   return { status: res.status, ...body };
 }
 
+const pickWho = (who: Record<string, string>) => [who.userEmail, who.role];
+
 const alertOf = (page: string) => /role="alert">([^<]*)</.exec(page)?.[1] ?? '';
 
 for (const kind of ['sqlite', 'postgres'] as const) {
@@ -69,12 +73,14 @@ for (const kind of ['sqlite', 'postgres'] as const) {
     let server: TestServer;
     /** Same database, LOCAL_SIGNIN=off, OIDC_LINK_BY_EMAIL=off, OIDC_DEFAULT_ROLE=none. */
     let strict: TestServer;
+    /** Same database, a wrong OIDC_CLIENT_SECRET: the IdP refuses Waxseal itself. */
+    let misconfigured: TestServer;
 
     before(async () => {
       if (skip) return;
-      const [port, strictPort] = [await freePort(), await freePort()];
+      const [port, strictPort, badPort] = [await freePort(), await freePort(), await freePort()];
       idp = await TestIdp.start({
-        redirectUris: [port, strictPort].map((p) => `http://127.0.0.1:${p}/signin/oidc/callback`),
+        redirectUris: [port, strictPort, badPort].map((p) => `http://127.0.0.1:${p}/signin/oidc/callback`),
       });
       db = await createTestDatabase(kind);
       server = await startTestServer(kind, { db, env: oidcEnv(idp, port) });
@@ -86,9 +92,14 @@ for (const kind of ['sqlite', 'postgres'] as const) {
           OIDC_DEFAULT_ROLE: 'none',
         }),
       });
+      misconfigured = await startTestServer(kind, {
+        db,
+        env: oidcEnv(idp, badPort, { OIDC_CLIENT_SECRET: 'not-the-secret-the-idp-knows' }),
+      });
       await addUser(server, 'root@example.com', 'owner');
     });
     after(async () => {
+      await misconfigured?.stop();
       await strict?.stop();
       await server?.stop();
       await db?.drop();
@@ -356,6 +367,32 @@ for (const kind of ['sqlite', 'postgres'] as const) {
       }
     });
 
+    test('an IdP that refuses Waxseal (wrong client secret) gives a clear page, never a 500', {
+      skip,
+    }, async () => {
+      idp.setAccount('eve-sub', { email: 'eve@example.com', groups: [] });
+      const browser = new Browser(misconfigured.base);
+      const res = await ssoSignIn(browser, idp, 'eve-sub');
+      assert.equal(res.status, 502);
+      assert.match(alertOf(await res.text()), /misconfigured/);
+      assert.equal((await me(browser)).status, 401);
+    });
+
+    test('the pending sign-in cookie is HttpOnly, SameSite=Lax, for /signin/oidc only; expired rows are swept', {
+      skip,
+    }, async () => {
+      const res = await new Browser(server.base).postForm('/signin/oidc', { next: '/' });
+      const cookie = res.headers.getSetCookie().find((c) => c.startsWith('waxseal_oidc=')) ?? '';
+      assert.match(cookie, /HttpOnly/);
+      assert.match(cookie, /SameSite=Lax/);
+      assert.match(cookie, /Path=\/signin\/oidc/);
+      const rows = () => server.services.store.db.selectFrom('oidc_logins').select('id_hash').execute();
+      assert.ok((await rows()).length > 0);
+      const later = { ...server.services, clock: { now: () => Date.now() + 11 * MINUTE } };
+      await sweepExpired(later);
+      assert.equal((await rows()).length, 0);
+    });
+
     test("an MCP client's flow continues to its consent page after the IdP (official SDK client)", {
       skip,
     }, async () => {
@@ -382,12 +419,16 @@ for (const kind of ['sqlite', 'postgres'] as const) {
             new URL(res.headers.get('location') as string).searchParams.get('code') ?? undefined;
         }
       }
+      idp.setGroups('mia-sub', ['wax-admins']);
       const client = await connectSdkClient(
         server,
         new SsoProvider(server, { email: 'mia@example.com', password: '' }),
       );
-      const who = await whoami(client);
-      assert.equal(who.email ?? who.userEmail, 'mia@example.com');
+      assert.deepEqual(pickWho(await whoami(client)), ['mia@example.com', 'admin']);
+      // A lower role at the IdP reaches the live MCP connection at the next IdP sign-in.
+      idp.setGroups('mia-sub', ['wax-viewers']);
+      await ssoSignIn(new Browser(server.base), idp, 'mia-sub');
+      assert.deepEqual(pickWho(await whoami(client)), ['mia@example.com', 'viewer']);
       await client.close();
     });
   });
@@ -455,6 +496,25 @@ describe('SPEC §10 configuration', () => {
     assert.deepEqual(ok.oidc?.scopes, ['openid', 'email', 'profile']);
     assert.equal(ok.oidc?.name, 'SSO');
     assert.equal(ok.oidc?.redirectUri, 'http://localhost:3000/signin/oidc/callback');
+  });
+
+  test('an IdP whose metadata offers only client_secret_post gets the secret in the body', async () => {
+    const port = await freePort();
+    const idp = await TestIdp.start({
+      redirectUris: [`http://127.0.0.1:${port}/signin/oidc/callback`],
+      tokenAuthMethods: ['client_secret_post'],
+    });
+    const server = await startTestServer('sqlite', { env: oidcEnv(idp, port) });
+    try {
+      idp.setAccount('pia-sub', { email: 'pia@example.com', groups: ['wax-viewers'] });
+      const browser = new Browser(server.base);
+      assert.equal((await ssoSignIn(browser, idp, 'pia-sub')).status, 303);
+      assert.equal((await me(browser)).role, 'viewer');
+      assert.deepEqual(idp.tokenAuth, ['post']);
+    } finally {
+      await server.stop();
+      await idp.stop();
+    }
   });
 
   test('an unreachable issuer at start-up is a one-line error and nothing listens', async () => {
