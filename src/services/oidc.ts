@@ -81,7 +81,8 @@ export async function finishSignin(
   if (missing && idp.config.serverMetadata().userinfo_endpoint) {
     try {
       const info = await client.fetchUserInfo(idp.config, tokens.access_token, idClaims.sub);
-      claims = { ...info, ...claims, ...pick(info, ['email', 'email_verified', idp.settings.roleClaim]) };
+      // The ID token's claims win; UserInfo fills in what it lacks (its sub is checked to match).
+      claims = { ...info, ...claims };
     } catch (err) {
       throw classify(s, err);
     }
@@ -93,10 +94,6 @@ export async function finishSignin(
   });
   await audit(s.store.db, s.clock.now(), user.email, 'user.signed_in', null, { ip, via: 'oidc' });
   return { user, next: login.next };
-}
-
-function pick(source: Record<string, unknown>, keys: string[]): Record<string, unknown> {
-  return Object.fromEntries(keys.filter((k) => source[k] !== undefined).map((k) => [k, source[k]]));
 }
 
 /** Sorts an openid-client failure into "the IdP is down or refuses us" and "this callback is not valid". */
