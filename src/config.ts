@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isRole, ROLES, type Role } from './domain/permissions.js';
 
 /** The typed configuration; nothing else in Waxseal reads process.env (SPEC §1). */
 export interface Config {
@@ -29,6 +30,31 @@ export interface Config {
   upstreamsFile?: string;
   /** Issue #7: what an upstream presents to POST /introspect (RFC 7662). */
   introspectionSecret?: string;
+  /** Issue #12 (SPEC §10): sign-in through the team's OpenID provider; absent when OIDC_ISSUER is unset. */
+  oidc?: OidcSettings;
+  /** SPEC §10 LOCAL_SIGNIN: false means only the IdP signs people in (the CLI still works). */
+  localSignin: boolean;
+}
+
+export type RoleOrNone = Role | 'none';
+
+export interface OidcSettings {
+  issuer: string;
+  clientId: string;
+  clientSecret: string;
+  /** The label of the button: "Sign in with <name>". */
+  name: string;
+  /** Scopes asked for; offline_access is added when the IdP's discovery lists it. */
+  scopes: string[];
+  roleClaim: string;
+  /** OIDC_ROLE_MAP in order: an IdP group and the Waxseal role it gives. */
+  roleMap: Array<{ group: string; role: Role }>;
+  defaultRole: RoleOrNone;
+  linkByEmail: boolean;
+  /** Used by the re-check at refresh (SPEC §10); parsed here so a bad value stops start-up. */
+  recheckMinutes: number;
+  /** PUBLIC_URL/signin/oidc/callback, the redirect URI registered at the IdP. */
+  redirectUri: string;
 }
 
 export interface Limits {
@@ -84,6 +110,41 @@ const upstreamUrl = z.string().superRefine((value, ctx) => {
   }
 });
 
+const onOff = z.enum(['on', 'off'], 'must be on or off');
+
+/** SPEC §10: https, or loopback http for development and tests. */
+function issuerProblem(value: string): string | null {
+  if (!URL.canParse(value)) return 'must be an absolute URL such as https://idp.example.com';
+  const u = new URL(value);
+  if (u.search || u.hash || u.username || u.password) {
+    return 'must not contain a query, fragment or credentials';
+  }
+  if (u.protocol === 'https:') return null;
+  const loopback = ['127.0.0.1', '[::1]', 'localhost'].includes(u.hostname);
+  if (u.protocol === 'http:' && loopback) return null;
+  return 'must be an https:// URL (http:// only for 127.0.0.1, [::1] or localhost)';
+}
+
+/** OIDC_ROLE_MAP: `idp-group=role,…` (e.g. waxseal-admins=admin,eng=member). */
+function parseRoleMap(value: string): Array<{ group: string; role: string }> {
+  return value
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter(Boolean)
+    .map((entry) => {
+      const eq = entry.lastIndexOf('=');
+      return { group: entry.slice(0, eq).trim(), role: entry.slice(eq + 1).trim() };
+    });
+}
+
+function roleMapProblem(value: string): string | null {
+  for (const { group, role } of parseRoleMap(value)) {
+    if (!group) return 'each entry must be idp-group=role (e.g. waxseal-admins=admin,eng=member)';
+    if (!isRole(role)) return `role of "${group}" must be one of ${ROLES.join(', ')}`;
+  }
+  return null;
+}
+
 const databaseUrl = z
   .string()
   .refine(
@@ -126,10 +187,52 @@ const schema = z.object({
   UPSTREAM_MCP_URL: upstreamUrl.optional(),
   WAXSEAL_CONFIG: z.string().min(1).optional(),
   INTROSPECTION_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  OIDC_ISSUER: z
+    .string()
+    .superRefine((value, ctx) => {
+      const problem = issuerProblem(value);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    })
+    .optional(),
+  OIDC_CLIENT_ID: z.string().min(1).max(500, 'must be at most 500 characters').optional(),
+  OIDC_CLIENT_SECRET: z.string().min(1).max(2000, 'must be at most 2000 characters').optional(),
+  OIDC_NAME: z.string().trim().min(1).max(60, 'must be at most 60 characters').default('SSO'),
+  OIDC_SCOPES: z
+    .string()
+    .refine((v) => v.split(/\s+/).includes('openid'), 'must include openid')
+    .refine((v) => /^[\x21\x23-\x5B\x5D-\x7E ]+$/.test(v), 'must be scope names separated by spaces')
+    .default('openid email profile'),
+  OIDC_ROLE_CLAIM: z
+    .string()
+    .regex(/^[^\s]{1,200}$/, 'must be a claim name')
+    .default('groups'),
+  OIDC_ROLE_MAP: z
+    .string()
+    .superRefine((value, ctx) => {
+      const problem = roleMapProblem(value);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    })
+    .optional(),
+  OIDC_DEFAULT_ROLE: z
+    .enum([...ROLES, 'none'], `must be one of ${[...ROLES, 'none'].join(', ')}`)
+    .default('member'),
+  OIDC_LINK_BY_EMAIL: onOff.default('on'),
+  OIDC_RECHECK_MINUTES: z.coerce
+    .number()
+    .int('must be a whole number')
+    .min(0, 'must be 0-10080')
+    .max(10_080, 'must be 0-10080')
+    .default(60),
+  LOCAL_SIGNIN: onOff.default('on'),
 });
 
 /** Values never echoed in an error message. */
-const SECRET_VARIABLES = new Set(['INTROSPECTION_SECRET', 'WAXSEAL_SECRET', 'WAXSEAL_ADMIN_PASSWORD']);
+const SECRET_VARIABLES = new Set([
+  'INTROSPECTION_SECRET',
+  'WAXSEAL_SECRET',
+  'WAXSEAL_ADMIN_PASSWORD',
+  'OIDC_CLIENT_SECRET',
+]);
 
 /** Parses the environment once; a bad value throws a ConfigError naming the variable. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
@@ -149,6 +252,17 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError(
       'UPSTREAM_MCP_URL and WAXSEAL_CONFIG: set one of them (list the URL in the file instead)',
     );
+  }
+  if (!e.OIDC_ISSUER && (e.OIDC_CLIENT_ID || e.OIDC_CLIENT_SECRET)) {
+    throw new ConfigError('OIDC_ISSUER: must be set when OIDC_CLIENT_ID or OIDC_CLIENT_SECRET is');
+  }
+  if (e.OIDC_ISSUER && !e.OIDC_CLIENT_ID)
+    throw new ConfigError('OIDC_CLIENT_ID: must be set with OIDC_ISSUER');
+  if (e.OIDC_ISSUER && !e.OIDC_CLIENT_SECRET) {
+    throw new ConfigError('OIDC_CLIENT_SECRET: must be set with OIDC_ISSUER');
+  }
+  if (e.LOCAL_SIGNIN === 'off' && !e.OIDC_ISSUER) {
+    throw new ConfigError('LOCAL_SIGNIN: off needs OIDC_ISSUER, or nobody could sign in to the dashboard');
   }
   const publicUrl = (e.PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, '');
   return {
@@ -180,5 +294,22 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     upstreamMcpUrl: e.UPSTREAM_MCP_URL,
     upstreamsFile: e.WAXSEAL_CONFIG,
     introspectionSecret: e.INTROSPECTION_SECRET,
+    localSignin: e.LOCAL_SIGNIN === 'on',
+    oidc:
+      e.OIDC_ISSUER && e.OIDC_CLIENT_ID && e.OIDC_CLIENT_SECRET
+        ? {
+            issuer: e.OIDC_ISSUER,
+            clientId: e.OIDC_CLIENT_ID,
+            clientSecret: e.OIDC_CLIENT_SECRET,
+            name: e.OIDC_NAME,
+            scopes: [...new Set(e.OIDC_SCOPES.split(/\s+/).filter(Boolean))],
+            roleClaim: e.OIDC_ROLE_CLAIM,
+            roleMap: parseRoleMap(e.OIDC_ROLE_MAP ?? '') as Array<{ group: string; role: Role }>,
+            defaultRole: e.OIDC_DEFAULT_ROLE,
+            linkByEmail: e.OIDC_LINK_BY_EMAIL === 'on',
+            recheckMinutes: e.OIDC_RECHECK_MINUTES,
+            redirectUri: `${publicUrl}/signin/oidc/callback`,
+          }
+        : undefined,
   };
 }

@@ -10,6 +10,7 @@ import { createApp } from './http/app.js';
 import type { RegisterTools } from './http/mcp/endpoint.js';
 import { loadSecret } from './secret.js';
 import type { Services } from './services/context.js';
+import { discoverIdp } from './services/oidc-client.js';
 import { ensureAdminFromConfig, issueSetupToken } from './services/setup.js';
 import { sweepExpired, sweepRateLimits, sweepUnusedClients } from './services/sweep.js';
 import { migrate, openStore } from './store/db.js';
@@ -61,7 +62,10 @@ export async function startServer(
 ): Promise<RunningServer> {
   // Issue #7: a bad upstreams file stops start-up before anything is opened.
   const upstreams = options.upstreams ?? loadUpstreams(config);
+  // SPEC §10: an unreachable issuer stops start-up with one line (IdpUnreachable), before anything is opened.
+  const idp = config.oidc ? await discoverIdp(config.oidc) : undefined;
   const s = await openServices(config, options);
+  s.idp = idp;
   const watcher: Watcher =
     s.store.dialect === 'sqlite' ? watchSqlite(s.store, s.cache) : watchPostgres(s.store, s.cache, s.log);
   const admin = await ensureAdminFromConfig(s);

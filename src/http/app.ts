@@ -18,6 +18,7 @@ import { metadataRouter } from './oauth/metadata.js';
 import { registerRouter } from './oauth/register.js';
 import { revokeRouter } from './oauth/revoke.js';
 import { tokenRouter } from './oauth/token.js';
+import { oidcRouter } from './pages/oidc.js';
 import { setupRouter } from './pages/setup.js';
 import { signinRouter } from './pages/signin.js';
 import { STYLESHEET } from './pages/stylesheet.js';
@@ -66,6 +67,7 @@ export function createApp(s: Services, options: { tools?: RegisterTools[]; mcp?:
   app.use(revokeRouter(s));
   app.use(introspectRouter(s, options.mcp?.upstreams));
   app.use(signinRouter(s));
+  app.use(oidcRouter(s));
   app.use(setupRouter(s));
   // Before apiRouter, whose catch-all answers 404 for any other /api path.
   app.use(configRouter(s));

@@ -4,6 +4,7 @@ import type { Config } from '../config.js';
 import type { Clock } from '../domain/clock.js';
 import type { Random } from '../domain/secrets.js';
 import type { Store } from '../store/db.js';
+import type { Idp } from './oidc-client.js';
 
 /** Everything a use case needs, passed in rather than imported (STYLE §6). */
 export interface Services {
@@ -15,6 +16,8 @@ export interface Services {
   secret: Buffer;
   cache: TokenCache;
   log: Logger;
+  /** Issue #12: the team's OpenID provider, discovered at start-up; absent without OIDC_ISSUER. */
+  idp?: Idp;
 }
 
 export function newId(random: Random): string {

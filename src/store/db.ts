@@ -13,6 +13,7 @@ import { upstreams } from './migrations/0003_upstreams.js';
 import { connectionList } from './migrations/0004_connection_list.js';
 import { upstreamKeys } from './migrations/0005_upstream_keys.js';
 import { userStatus } from './migrations/0005_user_status.js';
+import { identity } from './migrations/0006_identity.js';
 import type { Database, Dialect } from './schema.js';
 
 export type { Dialect } from './schema.js';
@@ -152,6 +153,7 @@ class Migrations implements MigrationProvider {
       '0004_connection_list': connectionList(this.dialect),
       '0005_upstream_keys': upstreamKeys(this.dialect),
       '0005_user_status': userStatus(),
+      '0006_identity': identity(this.dialect),
     };
   }
 }

@@ -19,6 +19,25 @@ export interface Database {
     /** When SCIM deleted the user (kept disabled, never erased). */
     deprovisioned_at: number | null;
   };
+  /** Issue #12: a user as the IdP knows them; the IdP's refresh token is sealed (domain/secrets.ts). */
+  user_identities: {
+    issuer: string;
+    subject: string;
+    user_id: string;
+    refresh_sealed: string | null;
+    last_recheck_at: number | null;
+    created_at: number;
+    last_signin_at: number;
+  };
+  /** Issue #12: a sign-in waiting for the IdP's callback; single use, short-lived. */
+  oidc_logins: {
+    id_hash: string;
+    state: string;
+    nonce: string;
+    verifier_sealed: string;
+    next: string;
+    expires_at: number;
+  };
   oauth_clients: {
     client_id: string;
     secret_hash: string | null;

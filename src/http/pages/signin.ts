@@ -29,7 +29,7 @@ import {
   sendHtml,
   setSessionCookie,
 } from '../support.js';
-import { errorPage, signinPage, totpPage } from './views.js';
+import { errorPage, type SigninView, signinPage as signinView, totpPage } from './views.js';
 
 const GENERIC = 'Incorrect email or password.';
 const MAX_TOTP_ATTEMPTS = 5;
@@ -45,6 +45,19 @@ export function signinRouter(s: Services): Router {
     res.redirect(303, next);
   };
 
+  // SPEC §10: the IdP's button above the email form, or alone with LOCAL_SIGNIN=off.
+  const signinPage = (opts: SigninView) =>
+    signinView({ ...opts, sso: s.config.oidc?.name, local: s.config.localSignin });
+  const localOff = (res: Response) =>
+    sendHtml(
+      res,
+      403,
+      errorPage(
+        'Password sign-in is off',
+        `Sign in with ${s.config.oidc?.name ?? 'your identity provider'} instead.`,
+      ),
+    );
+
   router.get('/signin', async (req: Request, res: Response) => {
     const next = safeNext(req.query.next);
     if (await sessionUser(s, cookies(req)[SESSION_COOKIE])) return res.redirect(302, next);
@@ -54,6 +67,7 @@ export function signinRouter(s: Services): Router {
   router.post('/signin', form, async (req, res) => {
     if (!fromOwnOrigin(s, req))
       return sendHtml(res, 403, errorPage('Request refused', 'This form came from another site.'));
+    if (!s.config.localSignin) return localOff(res);
     const next = safeNext(formString(req.body, 'next'));
     const email = formString(req.body, 'email') ?? '';
     const password = formString(req.body, 'password') ?? '';
@@ -77,6 +91,7 @@ export function signinRouter(s: Services): Router {
   router.post('/signin/totp', form, async (req, res) => {
     if (!fromOwnOrigin(s, req))
       return sendHtml(res, 403, errorPage('Request refused', 'This form came from another site.'));
+    if (!s.config.localSignin) return localOff(res);
     const id = formString(req.body, 'challenge') ?? '';
     const code = (formString(req.body, 'code') ?? '').replace(/\s/g, '');
     const challenge = await findChallenge(s, id);

@@ -1,17 +1,38 @@
-import { alert, esc, field, hidden, html, page } from './html.js';
+import { alert, esc, field, hidden, html, page, raw } from './html.js';
 
-export function signinPage(opts: { next: string; error?: string; email?: string }): string {
+export interface SigninView {
+  next: string;
+  error?: string;
+  email?: string;
+  /** SPEC §10: the IdP's label (OIDC_NAME) when sign-in through it is configured. */
+  sso?: string;
+  /** LOCAL_SIGNIN: false shows the IdP's button alone. */
+  local?: boolean;
+}
+
+export function signinPage(opts: SigninView): string {
+  const local = opts.local ?? true;
+  const sso = opts.sso
+    ? html`<form method="post" action="/signin/oidc" class="stack">
+${hidden('next', opts.next)}
+<button type="submit" class="primary">Sign in with ${opts.sso}</button>
+</form>${local ? raw('<p class="muted">or with your email</p>') : raw('')}`
+    : raw('');
+  const form = local
+    ? html`<form method="post" action="/signin" class="stack">
+${hidden('next', opts.next)}
+${field('Email', 'email', 'email', `autocomplete="username" required${opts.sso ? '' : ' autofocus'} value="${esc(opts.email ?? '')}"`)}
+${field('Password', 'password', 'password', 'autocomplete="current-password" required')}
+<button type="submit" class="${opts.sso ? 'secondary' : 'primary'}">Sign in</button>
+</form>`
+    : raw('');
   return page(
     'Sign in',
     html`<h1>Sign in</h1>
 <p class="muted">Sign in to Waxseal to continue.</p>
 ${alert(opts.error)}
-<form method="post" action="/signin" class="stack">
-${hidden('next', opts.next)}
-${field('Email', 'email', 'email', `autocomplete="username" required autofocus value="${esc(opts.email ?? '')}"`)}
-${field('Password', 'password', 'password', 'autocomplete="current-password" required')}
-<button type="submit" class="primary">Sign in</button>
-</form>`,
+${sso}
+${form}`,
   );
 }
 

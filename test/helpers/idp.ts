@@ -1,0 +1,197 @@
+/**
+ * A real OpenID provider for tests: panva's oidc-provider (v9) on a loopback
+ * port, with accounts that tests change at run time (email, groups, disabled),
+ * one confidential client (client_secret_basic) and refresh tokens for
+ * offline_access. Reused by the sign-in, re-check and back-channel logout tests.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import Provider from 'oidc-provider';
+import type { Browser } from './flow.js';
+import { freePort } from './server.js';
+
+interface KoaContext {
+  path: string;
+  body: unknown;
+  get(name: string): string;
+  oidc?: { body?: Record<string, unknown> };
+}
+interface OidcProvider {
+  use(middleware: (ctx: KoaContext, next: () => Promise<void>) => Promise<void>): void;
+  callback(): Parameters<typeof createServer>[1];
+}
+const ProviderClass = Provider as unknown as new (issuer: string, config: object) => OidcProvider;
+
+export interface IdpAccount {
+  email?: string;
+  /** Sent as email_verified; true unless set. */
+  emailVerified?: boolean;
+  groups?: string[];
+  name?: string;
+  /** A disabled account can't sign in and its refresh tokens stop working. */
+  disabled?: boolean;
+}
+
+export interface TestIdpOptions {
+  /** Waxseal's PUBLIC_URL/signin/oidc/callback, one per Waxseal under test. */
+  redirectUris: string[];
+  clientId?: string;
+  clientSecret?: string;
+  port?: number;
+  /** What the discovery document lists for the token endpoint; default both basic and post. */
+  tokenAuthMethods?: Array<'client_secret_basic' | 'client_secret_post'>;
+}
+
+export class TestIdp {
+  readonly accounts = new Map<string, IdpAccount>();
+  /** Rewrites the ID token of the next token responses (forged or replayed tokens). */
+  tamperIdToken?: (idToken: string) => string | Promise<string>;
+  /** Every ID token the token endpoint issued, oldest first. */
+  readonly idTokens: string[] = [];
+  /** How each token request authenticated the client: `basic`, `post` or `none`. */
+  readonly tokenAuth: string[] = [];
+  private server: Server | null = null;
+
+  private constructor(
+    /** oidc-provider ships no types; tests reach into it only through this harness. */
+    readonly provider: OidcProvider,
+    readonly issuer: string,
+    readonly port: number,
+    readonly clientId: string,
+    readonly clientSecret: string,
+  ) {}
+
+  static async start(options: TestIdpOptions): Promise<TestIdp> {
+    const port = options.port ?? (await freePort());
+    const issuer = `http://127.0.0.1:${port}`;
+    const clientId = options.clientId ?? 'waxseal-test';
+    const clientSecret = options.clientSecret ?? 'idp-client-secret-0123456789abcdef';
+    let idp: TestIdp | undefined;
+    const config = {
+      clients: [
+        {
+          client_id: clientId,
+          client_secret: clientSecret,
+          redirect_uris: options.redirectUris,
+          grant_types: ['authorization_code', 'refresh_token'],
+          response_types: ['code'],
+          token_endpoint_auth_method:
+            options.tokenAuthMethods?.length === 1 ? options.tokenAuthMethods[0] : 'client_secret_basic',
+        },
+      ],
+      clientAuthMethods: options.tokenAuthMethods ?? ['client_secret_basic', 'client_secret_post'],
+      scopes: ['openid', 'offline_access', 'email', 'profile'],
+      claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name', 'groups'] },
+      findAccount: async (_ctx: unknown, sub: string) => {
+        const account = idp?.accounts.get(sub);
+        if (!account || account.disabled) return undefined;
+        return {
+          accountId: sub,
+          claims: async () => ({
+            sub,
+            email: account.email,
+            email_verified: account.emailVerified ?? true,
+            name: account.name ?? sub,
+            groups: account.groups ?? [],
+          }),
+        };
+      },
+      pkce: { required: () => true },
+      cookies: { keys: ['test-idp-cookie-key-0123456789'] },
+      features: { devInteractions: { enabled: true } },
+      ttl: { AccessToken: 3600, IdToken: 3600, RefreshToken: 86_400, Grant: 86_400 },
+    };
+    const provider = new ProviderClass(issuer, config);
+    idp = new TestIdp(provider, issuer, port, clientId, clientSecret);
+    const self = idp;
+    provider.use(async (ctx, next) => {
+      await next();
+      if (ctx.path === '/token') {
+        const body = ctx.body as { id_token?: string } | undefined;
+        const basic = ctx.get('authorization').toLowerCase().startsWith('basic ');
+        self.tokenAuth.push(basic ? 'basic' : ctx.oidc?.body?.client_secret ? 'post' : 'none');
+        if (body?.id_token) {
+          self.idTokens.push(body.id_token);
+          if (self.tamperIdToken) ctx.body = { ...body, id_token: await self.tamperIdToken(body.id_token) };
+        }
+      }
+    });
+    await idp.resume();
+    return idp;
+  }
+
+  setAccount(sub: string, account: IdpAccount): void {
+    this.accounts.set(sub, account);
+  }
+
+  setGroups(sub: string, groups: string[]): void {
+    const account = this.accounts.get(sub);
+    if (!account) throw new Error(`no IdP account ${sub}`);
+    account.groups = groups;
+  }
+
+  disable(sub: string, disabled = true): void {
+    const account = this.accounts.get(sub);
+    if (!account) throw new Error(`no IdP account ${sub}`);
+    account.disabled = disabled;
+  }
+
+  /** Takes the IdP off the network (it is "down"); resume() brings it back on the same port. */
+  async stop(): Promise<void> {
+    const server = this.server;
+    this.server = null;
+    if (!server) return;
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+  }
+
+  async resume(): Promise<void> {
+    if (this.server) return;
+    const server = createServer(this.provider.callback());
+    await new Promise<void>((resolve, reject) => {
+      server.listen(this.port, '127.0.0.1', () => resolve());
+      server.once('error', reject);
+    });
+    if ((server.address() as AddressInfo).port !== this.port) throw new Error('IdP port moved');
+    this.server = server;
+  }
+
+  /**
+   * Plays the person at the IdP in a cookie-jar browser: from the authorization
+   * URL through the login and consent forms of oidc-provider's interaction pages,
+   * until the IdP redirects to a URL outside itself (Waxseal's callback), which is
+   * returned unfetched.
+   */
+  async signIn(browser: Browser, authorizationUrl: string, sub: string): Promise<URL> {
+    let url = new URL(authorizationUrl);
+    for (let step = 0; step < 20; step++) {
+      if (url.origin !== this.issuer) return url;
+      const res = await browser.fetch(url.href);
+      if (res.status >= 300 && res.status < 400) {
+        url = new URL(res.headers.get('location') as string, url);
+        continue;
+      }
+      const page = await res.text();
+      if (res.status !== 200) throw new Error(`IdP answered ${res.status}: ${page.slice(0, 500)}`);
+      const action = /<form[^>]*action="([^"]+)"/.exec(page)?.[1];
+      if (!action) throw new Error(`IdP page without a form: ${page.slice(0, 500)}`);
+      const form: Record<string, string> = {};
+      for (const m of page.matchAll(/<input[^>]*type="hidden"[^>]*name="([^"]+)"[^>]*value="([^"]*)"/g)) {
+        form[m[1] as string] = m[2] as string;
+      }
+      if (form.prompt === 'login') Object.assign(form, { login: sub, password: 'any' });
+      const posted = await browser.fetch(new URL(action, url).href, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams(form).toString(),
+      });
+      if (posted.status < 300 || posted.status >= 400) {
+        throw new Error(`IdP form answered ${posted.status}: ${(await posted.text()).slice(0, 500)}`);
+      }
+      url = new URL(posted.headers.get('location') as string, url);
+    }
+    throw new Error('the IdP never sent the browser back');
+  }
+}
