@@ -9,6 +9,7 @@ import { type Random, systemRandom } from './domain/secrets.js';
 import { createApp } from './http/app.js';
 import type { RegisterTools } from './http/mcp/endpoint.js';
 import { loadSecret } from './secret.js';
+import { logAuditEvents } from './services/audit.js';
 import type { Services } from './services/context.js';
 import { ensureAdminFromConfig, issueSetupToken } from './services/setup.js';
 import { sweepExpired, sweepRateLimits, sweepUnusedClients } from './services/sweep.js';
@@ -32,6 +33,7 @@ export async function openServices(config: Config, options: OpenOptions = {}): P
     await store.close();
     throw err;
   }
+  logAuditEvents(store.db, log);
   const cache = new TokenCache();
   await cache.start(store.db);
   return {

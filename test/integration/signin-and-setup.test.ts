@@ -6,8 +6,22 @@ import { loadConfig } from '../../src/config.js';
 import { startServer } from '../../src/server.js';
 import { issueSetupToken } from '../../src/services/setup.js';
 import { enableTotp } from '../../src/services/users.js';
-import { addUser, Browser, hiddenField, PASSWORD } from '../helpers/flow.js';
-import { freePort, startTestServer, type TestServer, testEnv } from '../helpers/server.js';
+import {
+  addUser,
+  Browser,
+  connectSdkClient,
+  hiddenField,
+  PASSWORD,
+  TestOAuthProvider,
+  whoami,
+} from '../helpers/flow.js';
+import {
+  createTestDatabase,
+  freePort,
+  startTestServer,
+  type TestServer,
+  testEnv,
+} from '../helpers/server.js';
 
 describe('SPEC §2 sign-in page', () => {
   let server: TestServer;
@@ -243,5 +257,78 @@ describe('SPEC §1 non-interactive owner and §8 operations', () => {
       assert.deepEqual(prm.bearer_methods_supported, ['header']);
       assert.ok(!(prm.scopes_supported as string[]).includes('offline_access'));
     }
+  });
+});
+
+describe('issue 11 one info log line per audited event', () => {
+  const lines: Record<string, unknown>[] = [];
+  let server: TestServer;
+  before(async () => {
+    const db = await createTestDatabase('sqlite');
+    const port = await freePort();
+    const env = testEnv(db, port);
+    const log = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line)) });
+    const running = await startServer(loadConfig(env), { log });
+    server = {
+      ...running,
+      base: env.PUBLIC_URL as string,
+      db,
+      env,
+      stop: async () => {
+        await running.close();
+        await db.drop();
+      },
+    };
+    await addUser(server, 'ada@example.com', 'admin');
+  });
+  after(async () => server?.stop());
+
+  const events = (event: string) => lines.filter((l) => l.event === event && l.level === 30);
+
+  test('sign-in, consent, revoke and regenerate each log one info line naming who and what, and no secret', async () => {
+    const provider = new TestOAuthProvider(
+      server,
+      { email: 'ada@example.com', password: PASSWORD },
+      'Cursor',
+    );
+    const client = await connectSdkClient(server, provider);
+    const id = (await whoami(client)).connectionId as string;
+    await client.close();
+    assert.deepEqual(
+      events('user.signed_in').map((l) => [l.actor, typeof l.ip, l.msg]),
+      [['ada@example.com', 'string', 'user signed in']],
+    );
+    assert.deepEqual(
+      events('consent.granted').map((l) => [l.actor, typeof l.clientId]),
+      [['ada@example.com', 'string']],
+    );
+    assert.deepEqual(
+      events('connection.created').map((l) => l.connectionId),
+      [id],
+    );
+
+    const admin = new Browser(server.base);
+    assert.equal((await admin.signIn('ada@example.com', PASSWORD)).status, 303);
+    const post = (path: string) =>
+      admin.fetch(path, {
+        method: 'POST',
+        headers: { origin: server.base, 'content-type': 'application/json' },
+        body: '{}',
+      });
+    assert.equal((await post(`/api/mcp-connections/${id}/regenerate-key`)).status, 200);
+    assert.equal((await post(`/api/mcp-connections/${id}/revoke`)).status, 200);
+    assert.deepEqual(
+      events('connection.key_regenerated').map((l) => [l.actor, l.connectionId]),
+      [['ada@example.com', id]],
+    );
+    assert.deepEqual(
+      events('connection.revoked').map((l) => [l.actor, l.connectionId]),
+      [['ada@example.com', id]],
+    );
+    const text = JSON.stringify(lines);
+    for (const secret of [PASSWORD, provider.saved?.access_token, provider.saved?.refresh_token]) {
+      assert.ok(secret && !text.includes(secret), 'no password or token in the log');
+    }
+    assert.doesNotMatch(text, /wax_(at|rt)_/);
   });
 });
