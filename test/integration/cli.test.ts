@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -9,6 +9,7 @@ import { apiKeyFor } from '../../src/services/api-keys.js';
 import { Browser, connectSdkClient, mcpStatus, TestOAuthProvider, whoami } from '../helpers/flow.js';
 import {
   createTestDatabase,
+  freePort,
   postgresSkip,
   startTestServer,
   type TestDatabase,
@@ -763,5 +764,54 @@ describe('issue 11 the CLI for a newcomer: help, version, exit codes, JSON, pass
     const pg = ok(postgres, 'postgres');
     assert.match(pg, /postgres:\/\/waxseal:\*\*\*@db\.internal\/waxseal/);
     assert.doesNotMatch(pg, /hunter2secret/, 'the database password is not printed');
+  });
+});
+
+describe('issue 11 waxseal serve at a terminal', () => {
+  test('prints one plain line with the setup URL on stderr; the JSON log line stays', {
+    skip: scriptSkip,
+  }, async () => {
+    const db = await createTestDatabase('sqlite');
+    const port = await freePort();
+    const env = testEnv(db, port, { LOG_LEVEL: 'info' });
+    const quote = (a: string) => `'${a.replace(/'/g, `'\\''`)}'`;
+    const command = [process.execPath, '--import', 'tsx', MAIN, 'serve'].map(quote).join(' ');
+    const child = spawn('script', ['-qec', `${command} </dev/null`, '/dev/null'], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? '', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
+    let out = '';
+    child.stdout?.on('data', (d) => {
+      out += String(d).replace(/\r/g, ''); // a terminal ends lines with CR LF
+    });
+    try {
+      const deadline = Date.now() + 60_000;
+      while (!/Waxseal is running at .*\n/.test(out)) {
+        if (child.exitCode !== null) throw new Error(`serve exited: ${out}`);
+        if (Date.now() > deadline) throw new Error(`serve did not start: ${out}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const base = env.PUBLIC_URL as string;
+      const line = /Waxseal is running at .*/.exec(out)?.[0]?.trimEnd() ?? '';
+      const m = new RegExp(
+        `^Waxseal is running at ${base} — open (${base}/setup\\?token=\\S+) to create the first owner$`,
+      ).exec(line);
+      assert.ok(m, `the plain line: ${line}`);
+      assert.match(
+        out,
+        /"msg":"No users yet. Create the first owner at http/,
+        'the JSON log line is still there',
+      );
+      assert.equal((await fetch(m[1] as string)).status, 200, 'the printed setup URL works');
+    } finally {
+      if (child.pid && child.exitCode === null) {
+        const exited = new Promise((r) => child.once('exit', r));
+        process.kill(-child.pid, 'SIGTERM');
+        await exited;
+      }
+      await db.drop();
+    }
   });
 });
