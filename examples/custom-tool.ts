@@ -20,5 +20,6 @@ const waxseal = createWaxseal({
   },
 });
 
-console.log(`Waxseal with a custom tool at ${await waxseal.start()}/mcp`);
+// start() resolves with the MCP URL to give clients: PUBLIC_URL + /mcp.
+console.log(`Waxseal with a custom tool at ${await waxseal.start()}`);
 process.once('SIGTERM', () => void waxseal.close().then(() => process.exit(0)));

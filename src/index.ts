@@ -4,7 +4,7 @@
  *
  *   import { createWaxseal } from 'waxseal';
  *   const waxseal = createWaxseal({ tools: (server, { caller }) => server.registerTool(…) });
- *   await waxseal.start();
+ *   console.log(`MCP endpoint: ${await waxseal.start()}`); // PUBLIC_URL/mcp
  */
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import type { Express } from 'express';
@@ -35,11 +35,16 @@ export interface WaxsealOptions {
 
 export interface Waxseal {
   readonly config: Config;
-  /** Opens the database (migrating it) and listens on HOST:PORT; resolves with the URL it listens on. */
+  /**
+   * Opens the database (migrating it) and listens on HOST:PORT; resolves with the
+   * MCP URL clients connect to, PUBLIC_URL + /mcp (e.g. http://localhost:3000/mcp).
+   * That, not the listening address, is the URL to give clients: the SDK client
+   * refuses a server whose protected-resource metadata names another URL.
+   */
   start(): Promise<string>;
   /** Stops listening, ends upstream processes and closes the database. */
   close(): Promise<void>;
-  /** Where the server listens, e.g. http://127.0.0.1:3000 (after start()). */
+  /** Where the server listens, e.g. http://127.0.0.1:3000 (after start()); not for clients, see start(). */
   readonly url: string;
   /** The express app, e.g. to add routes of your own (after start()). */
   readonly app: Express;
@@ -67,7 +72,7 @@ export function createWaxseal(options: WaxsealOptions = {}): Waxseal {
     async start() {
       starting ??= startServer(config, { tools, upstreams, log: options.log });
       running = await starting;
-      return running.url;
+      return config.mcpUrl;
     },
     async close() {
       if (starting) await (await starting).close();

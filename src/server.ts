@@ -9,6 +9,7 @@ import { type Random, systemRandom } from './domain/secrets.js';
 import { createApp } from './http/app.js';
 import type { RegisterTools } from './http/mcp/endpoint.js';
 import { loadSecret } from './secret.js';
+import { logAuditEvents } from './services/audit.js';
 import type { Services } from './services/context.js';
 import { discoverIdp } from './services/oidc-client.js';
 import { ensureAdminFromConfig, issueSetupToken } from './services/setup.js';
@@ -34,6 +35,7 @@ export async function openServices(config: Config, options: OpenOptions = {}): P
     await store.close();
     throw err;
   }
+  logAuditEvents(store.db, log);
   // PostgreSQL's cache answers only under the listener's lease (cache/watchers.ts).
   const cache = new TokenCache(clock, { leaseMs: LEASE_MS, leased: store.dialect === 'postgres' });
   await cache.start(store.db);
@@ -51,6 +53,8 @@ export async function openServices(config: Config, options: OpenOptions = {}): P
 
 export interface RunningServer {
   url: string;
+  /** The one-time first-run URL printed in the log, when no user exists yet (SPEC §1). */
+  setupUrl?: string;
   services: Services;
   app: Express;
   close(): Promise<void>;
@@ -71,10 +75,9 @@ export async function startServer(
   const admin = await ensureAdminFromConfig(s);
   if (admin) s.log.info({ email: admin.email }, 'created the first owner from WAXSEAL_ADMIN_EMAIL');
   const setupToken = await issueSetupToken(s);
-  if (setupToken) {
-    // The one-time setup URL is meant to be read in the log (SPEC §1 first run).
-    s.log.info(`No users yet. Create the first owner at ${config.publicUrl}/setup?token=${setupToken}`);
-  }
+  const setupUrl = setupToken ? `${config.publicUrl}/setup?token=${setupToken}` : undefined;
+  // The one-time setup URL is meant to be read in the log (SPEC §1 first run).
+  if (setupUrl) s.log.info(`No users yet. Create the first owner at ${setupUrl}`);
   const mcp = openMcpRuntime(s, upstreams, { libraryTools: (options.tools?.length ?? 0) > 0 });
   const app = createApp(s, { tools: options.tools, mcp });
   const server: Server = await new Promise((resolve, reject) => {
@@ -103,6 +106,7 @@ export async function startServer(
   let closing: Promise<void> | null = null;
   return {
     url: `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`,
+    setupUrl,
     services: s,
     app,
     close: () => {

@@ -1,4 +1,5 @@
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
+import { BadInput } from '../domain/errors.js';
 import type { Services } from '../services/context.js';
 import type { McpRuntime } from '../upstreams/runtime.js';
 import { auditRouter } from './api/audit.js';
@@ -18,6 +19,7 @@ import { metadataRouter } from './oauth/metadata.js';
 import { registerRouter } from './oauth/register.js';
 import { revokeRouter } from './oauth/revoke.js';
 import { tokenRouter } from './oauth/token.js';
+import { FAVICON_SVG } from './pages/favicon.js';
 import { oidcRouter } from './pages/oidc.js';
 import { setupRouter } from './pages/setup.js';
 import { signinRouter } from './pages/signin.js';
@@ -40,6 +42,16 @@ function securityHeaders(s: Services) {
   };
 }
 
+/**
+ * Express 5 decodes route parameters (`/api/mcp-connections/:id`, `/api/*path`)
+ * with decodeURIComponent and passes its URIError on: a malformed escape such as
+ * `%FF` or `%C0` is the client's mistake, so it becomes a 400 in the usual JSON
+ * error shape, not a 500 with a stack in the log.
+ */
+function malformedEscapes(err: unknown, _req: Request, _res: Response, next: NextFunction): void {
+  next(err instanceof URIError ? new BadInput('The request path has a malformed percent-escape') : err);
+}
+
 export function createApp(s: Services, options: { tools?: RegisterTools[]; mcp?: McpRuntime } = {}): Express {
   const app = express();
   app.disable('x-powered-by');
@@ -54,6 +66,9 @@ export function createApp(s: Services, options: { tools?: RegisterTools[]; mcp?:
   app.use(securityHeaders(s));
   app.get('/assets/waxseal.css', (_req, res) => {
     res.type('css').set('Cache-Control', 'public, max-age=3600').send(STYLESHEET);
+  });
+  app.get(['/favicon.svg', '/favicon.ico'], (_req, res) => {
+    res.type('image/svg+xml').set('Cache-Control', 'public, max-age=86400').send(FAVICON_SVG);
   });
   // The busiest endpoints first, so they do not walk every other router: /mcp,
   // then /token behind its per-IP limit (abuseLimits precedes every endpoint it limits).
@@ -81,6 +96,7 @@ export function createApp(s: Services, options: { tools?: RegisterTools[]; mcp?:
   app.use((req, res) => {
     res.status(404).json({ error: 'not_found', error_description: `No route ${req.method} ${req.path}` });
   });
+  app.use(malformedEscapes);
   app.use(errorRenderer(s));
   return app;
 }

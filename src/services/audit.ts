@@ -1,3 +1,4 @@
+import type { Logger } from 'pino';
 import type { Db } from '../store/db.js';
 
 /**
@@ -27,6 +28,19 @@ export type AuditAction =
   | 'mcp.tool_hidden'
   | 'mcp.tool_denied';
 
+/**
+ * The logger each database's audit events also go to. Keyed by the Kysely
+ * executor's adapter, the one object a database shares with every transaction
+ * opened on it, so audit() finds the logger whether it is given the database or
+ * a transaction, and two servers in one process (the library, tests) keep apart.
+ */
+const loggers = new WeakMap<object, Logger>();
+
+/** Issue 11: every audit event of this database also becomes one info line in the log. */
+export function logAuditEvents(db: Db, log: Logger): void {
+  loggers.set(db.getExecutor().adapter, log);
+}
+
 export async function audit(
   tx: Db,
   at: number,
@@ -39,4 +53,12 @@ export async function audit(
     .insertInto('audit_events')
     .values({ at, actor, action, connection_id: connectionId, detail: JSON.stringify(detail) })
     .execute();
+  // Written when the row is (inside the caller's transaction, if any). The detail
+  // holds no secret by design: emails, ids, IPs, client ids, key prefixes.
+  loggers
+    .get(tx.getExecutor().adapter)
+    ?.info(
+      { event: action, actor, connectionId: connectionId ?? undefined, ...detail },
+      action.replace(/[._]/g, ' '),
+    );
 }

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -15,6 +17,7 @@ import {
 } from '../helpers/flow.js';
 import {
   createTestDatabase,
+  freePort,
   postgresSkip,
   startTestServer,
   type TestDatabase,
@@ -44,8 +47,13 @@ interface Run {
 
 /** Runs the real CLI as a child process: `node --import tsx src/cli/main.ts <args>`. */
 function cli(env: Record<string, string>, ...args: string[]): Promise<Run> {
+  return cliWithInput(env, '', ...args);
+}
+
+/** The same, with `input` on the child's stdin (a pipe, not a terminal). */
+function cliWithInput(env: Record<string, string>, input: string, ...args: string[]): Promise<Run> {
   return new Promise((resolve, reject) => {
-    execFile(
+    const child = execFile(
       process.execPath,
       ['--import', 'tsx', MAIN, ...args],
       { cwd: ROOT, env: { PATH: process.env.PATH ?? '', ...env }, timeout: 180_000 },
@@ -54,6 +62,7 @@ function cli(env: Record<string, string>, ...args: string[]): Promise<Run> {
         resolve({ code: err ? (err.code as number) : 0, stdout, stderr });
       },
     );
+    child.stdin?.end(input);
   });
 }
 
@@ -581,3 +590,238 @@ for (const kind of ['sqlite', 'postgres'] as const) {
     });
   });
 }
+
+/** Whether util-linux `script` is there to run a command on a pseudo-terminal. */
+const scriptSkip = (() => {
+  try {
+    execFileSync('script', ['--version'], { stdio: 'ignore' });
+    return false;
+  } catch {
+    return 'util-linux script(1) is not installed';
+  }
+})();
+
+/** Runs the CLI with stdout on a pseudo-terminal, as a person at a terminal sees it. */
+function cliOnTerminal(env: Record<string, string>, ...args: string[]): Promise<Run> {
+  const quote = (a: string) => `'${a.replace(/'/g, `'\\''`)}'`;
+  const command = [process.execPath, '--import', 'tsx', MAIN, ...args].map(quote).join(' ');
+  return new Promise((resolve, reject) => {
+    execFile(
+      'script',
+      ['-qec', `${command} </dev/null`, '/dev/null'],
+      { cwd: ROOT, env: { PATH: process.env.PATH ?? '', ...env }, timeout: 180_000 },
+      (err, stdout, stderr) => {
+        if (err && typeof err.code !== 'number') return reject(err);
+        resolve({ code: err ? (err.code as number) : 0, stdout: stdout.replace(/\r\n/g, '\n'), stderr });
+      },
+    );
+  });
+}
+
+describe('issue 11 the CLI for a newcomer: help, version, exit codes, JSON, passwords off argv', () => {
+  let server: TestServer;
+  let env: Record<string, string>;
+  before(async () => {
+    server = await startTestServer('sqlite');
+    env = testEnv(server.db, Number(new URL(server.base).port));
+  });
+  after(async () => server?.stop());
+
+  test('--help works on every command and subcommand, exits 0 and does nothing else', async () => {
+    const cases = [
+      ['--help'],
+      ['-h'],
+      ['help'],
+      ['help', 'users'],
+      ['serve', '--help'],
+      ['migrate', '--help'],
+      ['users', '--help'],
+      ['users', 'add', '--help'],
+      ['users', 'list', '--help'],
+      ['users', 'set-role', '--help'],
+      ['users', 'enable-totp', '--help'],
+      ['users', 'unlock', '--help'],
+      ['connections', '--help'],
+      ['connections', 'list', '--help'],
+      ['connections', 'revoke', '--help'],
+      ['connections', 'regenerate-key', '--help'],
+      ['config', '--help'],
+      ['config', 'check', '--help'],
+    ];
+    // A database that does not exist yet: --help must not create it (serve --help starts nothing).
+    const fresh = join(server.db.dir, 'untouched', 'waxseal.db');
+    const runs = await cliAll({ ...env, DATABASE_URL: `sqlite:${fresh}` }, cases);
+    runs.forEach((run, i) => {
+      const args = (cases[i] as string[]).join(' ');
+      const out = ok(run, args);
+      const name = (cases[i] as string[]).filter((a) => !a.startsWith('-') && a !== 'help');
+      const usage = ['waxseal', ...(name.length ? name : [])].join(' ');
+      assert.ok(out.startsWith(`Usage: ${usage} `), `${args} prints the usage of "${usage}":\n${out}`);
+    });
+    assert.ok(!existsSync(fresh), 'no database was opened');
+    assert.match(ok(runs[7] as Run, 'users add --help'), /--password-stdin/);
+    assert.match(
+      ok(runs[0] as Run, '--help'),
+      /Exit codes: 0 done, 1 the command failed, 2 the command line is wrong/,
+    );
+  });
+
+  test('--version prints the version of package.json', async () => {
+    const { version } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
+    assert.equal(ok(await cli(env, '--version'), '--version'), `${version}\n`);
+  });
+
+  test('exit code 2 for a wrong command line, 1 for a command that ran and failed', async () => {
+    const [usage, missing, failed] = await cliAll(env, [
+      ['frobnicate'],
+      ['connections', 'revoke'],
+      ['connections', 'revoke', 'does-not-exist'],
+    ]);
+    fails(usage as Run, /unknown command frobnicate/, 'frobnicate');
+    assert.equal(usage?.code, 2);
+    assert.equal(missing?.code, 2);
+    fails(failed as Run, /No connection with id does-not-exist/, 'unknown id');
+    assert.equal(failed?.code, 1);
+  });
+
+  test('users add --password-stdin reads the password from stdin; without any password and no terminal it refuses', async () => {
+    const added = await cliWithInput(
+      env,
+      'stdin-password-1\n',
+      'users',
+      'add',
+      '--email',
+      'stdin@example.com',
+      '--password-stdin',
+      '--role',
+      'viewer',
+    );
+    assert.equal(ok(added, 'add --password-stdin'), 'added stdin@example.com as viewer\n');
+    assert.equal(
+      (await new Browser(server.base).signIn('stdin@example.com', 'stdin-password-1')).status,
+      303,
+    );
+    const [none, both] = await cliAll(env, [
+      ['users', 'add', '--email', 'nopw@example.com', '--role', 'viewer'],
+      [
+        'users',
+        'add',
+        '--email',
+        'nopw@example.com',
+        '--role',
+        'viewer',
+        '--password',
+        'x'.repeat(9),
+        '--password-stdin',
+      ],
+    ]);
+    fails(none as Run, /--password or --password-stdin is required/, 'no password');
+    assert.equal(none?.code, 2);
+    fails(both as Run, /not both/, 'both');
+  });
+
+  test('users list --json prints every user; connections list --json an array', async () => {
+    const users = JSON.parse(ok(await cli(env, 'users', 'list', '--json'), 'users list --json')) as Record<
+      string,
+      unknown
+    >[];
+    assert.deepEqual(
+      users.map((u) => [u.email, u.role, u.totpEnabled, typeof u.createdAt]),
+      [['stdin@example.com', 'viewer', false, 'string']],
+    );
+    assert.deepEqual(JSON.parse(ok(await cli(env, 'connections', 'list', '--json'), 'connections')), []);
+  });
+
+  test('on a terminal, lists get a header row; piped, plain TSV without one', {
+    skip: scriptSkip,
+  }, async () => {
+    const users = await cliOnTerminal(env, 'users', 'list');
+    assert.equal(users.code, 0, users.stdout);
+    const [header, row] = users.stdout.trimEnd().split('\n');
+    assert.match(header ?? '', /^EMAIL\s+ROLE\s+TOTP$/);
+    assert.match(row ?? '', /^stdin@example\.com\s+viewer$/);
+    const connections = await cliOnTerminal(env, 'connections', 'list');
+    assert.match(connections.stdout, /^ID\s+STATUS\s+CLIENT\s+USER\s+API KEY\s+CONNECTED\n$/);
+    assert.equal(ok(await cli(env, 'users', 'list'), 'piped'), 'stdin@example.com\tviewer\n');
+  });
+
+  test('config check prints what the environment and WAXSEAL_CONFIG configure, or the one-line error', async () => {
+    const file = join(server.db.dir, 'waxseal.yaml');
+    writeFileSync(file, 'upstreams:\n  github:\n    url: https://mcp.example.com/mcp\n');
+    const plain = await cli(env, 'config', 'check');
+    const withFile = await cli({ ...env, WAXSEAL_CONFIG: file }, 'config', 'check', '--json');
+    const badPort = await cli({ ...env, PORT: 'eighty' }, 'config', 'check');
+    const missingFile = await cli(
+      { ...env, WAXSEAL_CONFIG: join(server.db.dir, 'nope.yaml') },
+      'config',
+      'check',
+    );
+    const postgres = await cli(
+      { ...env, DATABASE_URL: 'postgres://waxseal:hunter2secret@db.internal/waxseal' },
+      'config',
+      'check',
+    );
+    const text = ok(plain, 'config check');
+    assert.match(text, new RegExp(`^mcpUrl\\s+${server.base}/mcp$`, 'm'));
+    assert.match(text, /^upstreams\s+none$/m);
+    assert.match(text, /^the configuration is valid$/m);
+    const json = JSON.parse(ok(withFile, 'config check --json')) as Record<string, unknown>;
+    assert.deepEqual(json.upstreams, ['github (https://mcp.example.com/mcp)']);
+    assert.equal(json.publicUrl, server.base);
+    fails(badPort, /PORT/, 'bad PORT');
+    assert.equal(badPort.code, 1);
+    fails(missingFile, /WAXSEAL_CONFIG/, 'missing WAXSEAL_CONFIG file');
+    const pg = ok(postgres, 'postgres');
+    assert.match(pg, /postgres:\/\/waxseal:\*\*\*@db\.internal\/waxseal/);
+    assert.doesNotMatch(pg, /hunter2secret/, 'the database password is not printed');
+  });
+});
+
+describe('issue 11 waxseal serve at a terminal', () => {
+  test('prints one plain line with the setup URL on stderr; the JSON log line stays', {
+    skip: scriptSkip,
+  }, async () => {
+    const db = await createTestDatabase('sqlite');
+    const port = await freePort();
+    const env = testEnv(db, port, { LOG_LEVEL: 'info' });
+    const quote = (a: string) => `'${a.replace(/'/g, `'\\''`)}'`;
+    const command = [process.execPath, '--import', 'tsx', MAIN, 'serve'].map(quote).join(' ');
+    const child = spawn('script', ['-qec', `${command} </dev/null`, '/dev/null'], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? '', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
+    let out = '';
+    child.stdout?.on('data', (d) => {
+      out += String(d).replace(/\r/g, ''); // a terminal ends lines with CR LF
+    });
+    try {
+      const deadline = Date.now() + 60_000;
+      while (!/Waxseal is running at .*\n/.test(out)) {
+        if (child.exitCode !== null) throw new Error(`serve exited: ${out}`);
+        if (Date.now() > deadline) throw new Error(`serve did not start: ${out}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const base = env.PUBLIC_URL as string;
+      const line = /Waxseal is running at .*/.exec(out)?.[0]?.trimEnd() ?? '';
+      const m = new RegExp(
+        `^Waxseal is running at ${base} — open (${base}/setup\\?token=\\S+) to create the first owner$`,
+      ).exec(line);
+      assert.ok(m, `the plain line: ${line}`);
+      assert.match(
+        out,
+        /"msg":"No users yet. Create the first owner at http/,
+        'the JSON log line is still there',
+      );
+      assert.equal((await fetch(m[1] as string)).status, 200, 'the printed setup URL works');
+    } finally {
+      if (child.pid && child.exitCode === null) {
+        const exited = new Promise((r) => child.once('exit', r));
+        process.kill(-child.pid, 'SIGTERM');
+        await exited;
+      }
+      await db.drop();
+    }
+  });
+});

@@ -1,10 +1,27 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import * as OTPAuth from 'otpauth';
+import pino from 'pino';
+import { loadConfig } from '../../src/config.js';
+import { startServer } from '../../src/server.js';
 import { issueSetupToken } from '../../src/services/setup.js';
 import { enableTotp } from '../../src/services/users.js';
-import { addUser, Browser, hiddenField, PASSWORD } from '../helpers/flow.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import {
+  addUser,
+  Browser,
+  connectSdkClient,
+  hiddenField,
+  PASSWORD,
+  TestOAuthProvider,
+  whoami,
+} from '../helpers/flow.js';
+import {
+  createTestDatabase,
+  freePort,
+  startTestServer,
+  type TestServer,
+  testEnv,
+} from '../helpers/server.js';
 
 describe('SPEC §2 sign-in page', () => {
   let server: TestServer;
@@ -111,6 +128,64 @@ describe('SPEC §1 first run', () => {
   });
 });
 
+describe('issue 11 first run for a newcomer', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startTestServer('sqlite');
+  });
+  after(async () => server?.stop());
+
+  test('a form that fails validation keeps the setup link; the owner then lands signed in on the dashboard', async () => {
+    const token = (await issueSetupToken(server.services)) as string;
+    const browser = new Browser(server.base);
+    const short = await browser.postForm('/setup', { token, email: 'owner@example.com', password: 'short' });
+    assert.equal(short.status, 400);
+    const page = await short.text();
+    assert.match(page, /password: must be at least 8 characters/);
+    assert.match(page, /value="owner@example\.com"/, 'the email typed is kept');
+    const badEmail = await browser.postForm('/setup', { token, email: 'not-an-email', password: PASSWORD });
+    assert.equal(badEmail.status, 400);
+    assert.equal((await browser.fetch(`/setup?token=${token}`)).status, 200, 'the link still works');
+    assert.equal(browser.jar.size, 0, 'not signed in by a failed form');
+
+    const done = await browser.postForm('/setup', { token, email: 'owner@example.com', password: PASSWORD });
+    assert.equal(done.status, 303);
+    assert.equal(done.headers.get('location'), '/settings/mcp-connections');
+    const me = (await (await browser.fetch('/api/me')).json()) as { email: string; role: string };
+    assert.deepEqual([me.email, me.role], ['owner@example.com', 'owner']);
+    const home = await (await browser.fetch('/')).text();
+    assert.doesNotMatch(home, /<title>Waxseal · Waxseal<\/title>/, 'no doubled title');
+  });
+
+  test('a used setup link shows a page with a link to sign in', async () => {
+    const token = 'x'.repeat(43);
+    for (const res of [
+      await new Browser(server.base).fetch(`/setup?token=${token}`),
+      await new Browser(server.base).postForm('/setup', {
+        token,
+        email: 'y@example.com',
+        password: PASSWORD,
+      }),
+    ]) {
+      assert.ok(res.status === 404 || res.status === 403, `status ${res.status}`);
+      const page = await res.text();
+      assert.match(page, /Waxseal is already set up/);
+      assert.match(page, /<a href="\/signin\?next=%2Fsettings%2Fmcp-connections">Sign in<\/a>/);
+    }
+  });
+
+  test('every page links an icon, and /favicon.ico answers 200 without a session', async () => {
+    const signin = await (await new Browser(server.base).fetch('/signin')).text();
+    assert.match(signin, /<link rel="icon" href="\/favicon\.svg" type="image\/svg\+xml">/);
+    for (const path of ['/favicon.ico', '/favicon.svg']) {
+      const res = await fetch(`${server.base}${path}`);
+      assert.equal(res.status, 200, path);
+      assert.match(res.headers.get('content-type') ?? '', /^image\/svg\+xml/);
+      assert.match(await res.text(), /^<svg /);
+    }
+  });
+});
+
 describe('SPEC §1 non-interactive owner and §8 operations', () => {
   let server: TestServer;
   before(async () => {
@@ -124,6 +199,30 @@ describe('SPEC §1 non-interactive owner and §8 operations', () => {
     const browser = new Browser(server.base);
     assert.equal((await browser.signIn('root@example.com', PASSWORD)).status, 303);
     assert.equal(((await (await browser.fetch('/api/me')).json()) as { role: string }).role, 'owner');
+  });
+
+  test('once users exist, WAXSEAL_ADMIN_EMAIL is ignored with a warning saying so', async () => {
+    const lines: string[] = [];
+    const log = pino({ level: 'info' }, { write: (line: string) => void lines.push(line) });
+    const port = await freePort();
+    const again = await startServer(
+      loadConfig({
+        ...testEnv(server.db, port),
+        WAXSEAL_ADMIN_EMAIL: 'other@example.com',
+        WAXSEAL_ADMIN_PASSWORD: PASSWORD,
+      }),
+      { log },
+    );
+    await again.close();
+    const warning = lines.map((l) => JSON.parse(l)).find((l) => l.level === 40);
+    assert.ok(warning, `a warning in:\n${lines.join('')}`);
+    assert.match(warning.msg, /WAXSEAL_ADMIN_EMAIL is ignored: users exist already/);
+    assert.doesNotMatch(lines.join(''), new RegExp(PASSWORD), 'the password is not logged');
+    assert.equal(
+      (await new Browser(server.base).signIn('other@example.com', PASSWORD)).status,
+      401,
+      'no user was created',
+    );
   });
 
   test('/healthz, /readyz and /metrics answer', async () => {
@@ -158,5 +257,78 @@ describe('SPEC §1 non-interactive owner and §8 operations', () => {
       assert.deepEqual(prm.bearer_methods_supported, ['header']);
       assert.ok(!(prm.scopes_supported as string[]).includes('offline_access'));
     }
+  });
+});
+
+describe('issue 11 one info log line per audited event', () => {
+  const lines: Record<string, unknown>[] = [];
+  let server: TestServer;
+  before(async () => {
+    const db = await createTestDatabase('sqlite');
+    const port = await freePort();
+    const env = testEnv(db, port);
+    const log = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line)) });
+    const running = await startServer(loadConfig(env), { log });
+    server = {
+      ...running,
+      base: env.PUBLIC_URL as string,
+      db,
+      env,
+      stop: async () => {
+        await running.close();
+        await db.drop();
+      },
+    };
+    await addUser(server, 'ada@example.com', 'admin');
+  });
+  after(async () => server?.stop());
+
+  const events = (event: string) => lines.filter((l) => l.event === event && l.level === 30);
+
+  test('sign-in, consent, revoke and regenerate each log one info line naming who and what, and no secret', async () => {
+    const provider = new TestOAuthProvider(
+      server,
+      { email: 'ada@example.com', password: PASSWORD },
+      'Cursor',
+    );
+    const client = await connectSdkClient(server, provider);
+    const id = (await whoami(client)).connectionId as string;
+    await client.close();
+    assert.deepEqual(
+      events('user.signed_in').map((l) => [l.actor, typeof l.ip, l.msg]),
+      [['ada@example.com', 'string', 'user signed in']],
+    );
+    assert.deepEqual(
+      events('consent.granted').map((l) => [l.actor, typeof l.clientId]),
+      [['ada@example.com', 'string']],
+    );
+    assert.deepEqual(
+      events('connection.created').map((l) => l.connectionId),
+      [id],
+    );
+
+    const admin = new Browser(server.base);
+    assert.equal((await admin.signIn('ada@example.com', PASSWORD)).status, 303);
+    const post = (path: string) =>
+      admin.fetch(path, {
+        method: 'POST',
+        headers: { origin: server.base, 'content-type': 'application/json' },
+        body: '{}',
+      });
+    assert.equal((await post(`/api/mcp-connections/${id}/regenerate-key`)).status, 200);
+    assert.equal((await post(`/api/mcp-connections/${id}/revoke`)).status, 200);
+    assert.deepEqual(
+      events('connection.key_regenerated').map((l) => [l.actor, l.connectionId]),
+      [['ada@example.com', id]],
+    );
+    assert.deepEqual(
+      events('connection.revoked').map((l) => [l.actor, l.connectionId]),
+      [['ada@example.com', id]],
+    );
+    const text = JSON.stringify(lines);
+    for (const secret of [PASSWORD, provider.saved?.access_token, provider.saved?.refresh_token]) {
+      assert.ok(secret && !text.includes(secret), 'no password or token in the log');
+    }
+    assert.doesNotMatch(text, /wax_(at|rt)_/);
   });
 });

@@ -17,11 +17,14 @@ describe('SPEC §9 library: examples/custom-tool.ts, started as a user would', (
   let child: ChildProcess;
   let base: string;
   let client: Client;
+  let printed: string;
+  let port: number;
 
   before(async () => {
     db = await createTestDatabase('sqlite');
-    const port = await freePort();
-    const env = testEnv(db, port, {
+    port = await freePort();
+    // As a newcomer runs it: no PUBLIC_URL, so it defaults to http://localhost:PORT.
+    const { PUBLIC_URL: _, ...env } = testEnv(db, port, {
       WAXSEAL_ADMIN_EMAIL: OWNER.email,
       WAXSEAL_ADMIN_PASSWORD: OWNER.password,
     });
@@ -38,12 +41,13 @@ describe('SPEC §9 library: examples/custom-tool.ts, started as a user would', (
       out += d;
     });
     const deadline = Date.now() + 20_000;
-    while (!out.includes('Waxseal with a custom tool at')) {
+    while (!/Waxseal with a custom tool at \S+\n/.test(out)) {
       if (child.exitCode !== null) throw new Error(`the example exited: ${out}`);
       if (Date.now() > deadline) throw new Error(`the example did not start: ${out}`);
       await new Promise((r) => setTimeout(r, 50));
     }
-    base = env.PUBLIC_URL as string;
+    printed = /Waxseal with a custom tool at (\S+)\n/.exec(out)?.[1] as string;
+    base = new URL(printed).origin;
     ({ client } = await signedInClient({ base }, OWNER, 'Example Client'));
   });
   after(async () => {
@@ -55,6 +59,10 @@ describe('SPEC §9 library: examples/custom-tool.ts, started as a user would', (
       });
     }
     await db?.drop();
+  });
+
+  test('it prints the public MCP URL, which the SDK client accepts (it connected through it)', () => {
+    assert.equal(printed, `http://localhost:${port}/mcp`);
   });
 
   test('the custom tool is listed beside whoami and its handler knows the caller', async () => {
@@ -127,7 +135,8 @@ describe('SPEC §9 library: createWaxseal in process, handlers get the caller an
       ],
     });
     assert.throws(() => waxseal.url, /start\(\) first/);
-    assert.equal(await waxseal.start(), `http://127.0.0.1:${port}`);
+    assert.equal(await waxseal.start(), `${base}/mcp`, 'start() resolves with the MCP URL clients use');
+    assert.equal(waxseal.url, `http://127.0.0.1:${port}`, 'url is where it listens');
     assert.equal(typeof waxseal.app, 'function');
     ({ client, asked } = await signedInClient({ base }, OWNER, 'Library Client'));
   });

@@ -37,6 +37,7 @@ export function page(title: string, body: Raw): string {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer">
 <title>${esc(title)} · Waxseal</title>
+<link rel="icon" href="/favicon.svg" type="image/svg+xml">
 <link rel="stylesheet" href="/assets/waxseal.css">
 </head>
 <body class="card-page">

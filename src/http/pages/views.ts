@@ -86,7 +86,7 @@ export function errorPage(title: string, message: string): string {
   return page(title, html`<h1>${title}</h1>${alert(message)}<p class="muted">You can close this window.</p>`);
 }
 
-export function setupPage(opts: { token: string; error?: string }): string {
+export function setupPage(opts: { token: string; email?: string; error?: string }): string {
   return page(
     'Set up Waxseal',
     html`<h1>Set up Waxseal</h1>
@@ -94,7 +94,7 @@ export function setupPage(opts: { token: string; error?: string }): string {
 ${alert(opts.error)}
 <form method="post" action="/setup" class="stack">
 ${hidden('token', opts.token)}
-${field('Email', 'email', 'email', 'autocomplete="username" required autofocus')}
+${field('Email', 'email', 'email', `autocomplete="username" required autofocus value="${esc(opts.email ?? '')}"`)}
 ${field('Password', 'password', 'password', 'autocomplete="new-password" minlength="8" required')}
 <button type="submit" class="primary">Create owner</button>
 </form>`,
@@ -103,7 +103,7 @@ ${field('Password', 'password', 'password', 'autocomplete="new-password" minleng
 
 export function homePage(opts: { email: string; role: string; mcpUrl: string }): string {
   return page(
-    'Waxseal',
+    'Home',
     html`<h1>Waxseal</h1>
 <p>Signed in as <strong>${opts.email}</strong> (${opts.role}).</p>
 <p>Connect an MCP client to <code>${opts.mcpUrl}</code>.</p>
