@@ -4,8 +4,10 @@ import {
   getConnection,
   listConnections,
   regenerateKey,
+  revokeAllOfUser,
   revokeConnection,
 } from '../services/connections.js';
+import { required, UsageError } from './errors.js';
 import { printJson, printTable } from './output.js';
 import { CLI_ACTOR, withServices } from './services.js';
 
@@ -41,11 +43,22 @@ export function registerConnections(program: Command): void {
   connections
     .command('revoke')
     .description('revoke a connection: its API key and every token stop working at once')
-    .argument('<id>', 'connection id')
-    .action(async (id: string) => {
+    .argument('[id]', 'connection id')
+    .option('--user <email>', 'revoke every active connection of this user instead (SPEC §10 Revoke all)')
+    .action(async (id: string | undefined, o: { user?: string }) => {
+      if ((id === undefined) === (o.user === undefined)) {
+        throw new UsageError('give a connection id or --user EMAIL, not both');
+      }
+      if (o.user !== undefined) {
+        const email = required(o.user, 'user');
+        const n = await withServices((s) => revokeAllOfUser(s, email, CLI_ACTOR));
+        console.log(`revoked ${n} connection${n === 1 ? '' : 's'} of ${email.trim().toLowerCase()}`);
+        return;
+      }
+      const connectionId = id as string;
       const c = await withServices(async (s) => {
-        await getConnection(s, id);
-        return revokeConnection(s, id, CLI_ACTOR);
+        await getConnection(s, connectionId);
+        return revokeConnection(s, connectionId, CLI_ACTOR);
       });
       console.log(`revoked ${c.id} (${c.clientName}, ${c.userEmail})`);
     });

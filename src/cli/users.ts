@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { unlock } from '../services/lockouts.js';
-import { createUser, enableTotp, listUsers, setRole } from '../services/users.js';
+import { createUser, disableUser, enableTotp, enableUser, listUsers, setRole } from '../services/users.js';
 import { required } from './errors.js';
 import { printJson, printTable } from './output.js';
 import { readPassword } from './password.js';
@@ -33,7 +33,7 @@ export function registerUsers(program: Command): void {
   users
     .command('list')
     .description('list every user with their role')
-    .option('--json', 'print JSON: email, role, totpEnabled, createdAt')
+    .option('--json', 'print JSON: email, role, status, source, totpEnabled, createdAt')
     .action(async (o: { json?: boolean }) => {
       const all = await withServices(listUsers);
       if (o.json) {
@@ -41,6 +41,8 @@ export function registerUsers(program: Command): void {
           all.map((u) => ({
             email: u.email,
             role: u.role,
+            status: u.status,
+            source: u.source,
             totpEnabled: u.totpEnabled,
             createdAt: u.createdAt,
           })),
@@ -61,6 +63,28 @@ export function registerUsers(program: Command): void {
       const email = required(o.email, 'email');
       const user = await withServices((s) => setRole(s, email, o.role, 'CLI'));
       console.log(`${user.email} is now ${user.role}`);
+    });
+
+  users
+    .command('disable')
+    .description(
+      'disable a user (SPEC §10): every connection revoked, every session ended, sign-in refused; on every instance at once',
+    )
+    .requiredOption('--email <email>', 'the user')
+    .action(async (o: { email: string }) => {
+      const email = required(o.email, 'email');
+      const user = await withServices((s) => disableUser(s, email, 'CLI'));
+      console.log(`disabled ${user.email}`);
+    });
+
+  users
+    .command('enable')
+    .description('enable a disabled user: sign-in works again; revoked connections stay revoked')
+    .requiredOption('--email <email>', 'the user')
+    .action(async (o: { email: string }) => {
+      const email = required(o.email, 'email');
+      const user = await withServices((s) => enableUser(s, email, 'CLI'));
+      console.log(`enabled ${user.email}`);
     });
 
   users

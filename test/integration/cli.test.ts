@@ -588,6 +588,81 @@ for (const kind of ['sqlite', 'postgres'] as const) {
       const again = await cli(env, 'users', 'unlock', '--email', 'locked@example.com');
       assert.equal(again.stdout, 'locked@example.com was not locked out\n');
     });
+
+    test('connections revoke --user, users disable and users enable (SPEC §10): honoured by the running server at once', {
+      skip,
+    }, async () => {
+      const leaver = { email: 'leaver@example.com', password: 'leaver-password-1' };
+      ok(
+        await cli(
+          env,
+          'users',
+          'add',
+          '--email',
+          leaver.email,
+          '--password',
+          leaver.password,
+          '--role',
+          'member',
+        ),
+        'add',
+      );
+      const connectAs = async () => {
+        const provider = new TestOAuthProvider(server, leaver);
+        const client = await connectSdkClient(server, provider);
+        await client.close();
+        return provider.saved?.access_token as string;
+      };
+      const [a, b] = [await connectAs(), await connectAs()];
+      assert.equal(
+        ok(await cli(env, 'connections', 'revoke', '--user', 'Leaver@Example.com'), 'revoke --user'),
+        'revoked 2 connections of leaver@example.com\n',
+      );
+      assert.equal(await mcpStatus(server.base, a, 'initialize'), 401);
+      assert.equal(await mcpStatus(server.base, b, 'initialize'), 401);
+
+      const c = await connectAs();
+      const dashboard = new Browser(server.base);
+      assert.equal((await dashboard.signIn(leaver.email, leaver.password)).status, 303);
+      assert.equal(
+        ok(await cli(env, 'users', 'disable', '--email', leaver.email), 'disable'),
+        'disabled leaver@example.com\n',
+      );
+      assert.equal(await mcpStatus(server.base, c, 'initialize'), 401, 'the running server refuses at once');
+      assert.equal((await dashboard.fetch('/api/me')).status, 401, 'the session ended');
+      assert.equal((await new Browser(server.base).signIn(leaver.email, leaver.password)).status, 401);
+      const listed = JSON.parse(ok(await cli(env, 'users', 'list', '--json'), 'list')) as {
+        email: string;
+        status: string;
+      }[];
+      assert.equal(listed.find((u) => u.email === leaver.email)?.status, 'disabled');
+      const revokedBy = (await apiList()).filter((x) => x.userEmail === leaver.email).map((x) => x.revokedBy);
+      assert.deepEqual(revokedBy, ['CLI', 'CLI', 'CLI']);
+
+      assert.equal(
+        ok(await cli(env, 'users', 'enable', '--email', leaver.email), 'enable'),
+        'enabled leaver@example.com\n',
+      );
+      assert.equal((await new Browser(server.base).signIn(leaver.email, leaver.password)).status, 303);
+      assert.equal(await mcpStatus(server.base, c, 'initialize'), 401, 'revoked connections stay revoked');
+
+      fails(await cli(env, 'connections', 'revoke'), /connection id or --user/, 'revoke with neither');
+      fails(
+        await cli(env, 'connections', 'revoke', 'x', '--user', leaver.email),
+        /not both/,
+        'revoke with both',
+      );
+      fails(
+        await cli(env, 'users', 'disable', '--email', 'nobody@example.com'),
+        /No user/,
+        'disable unknown',
+      );
+      fails(
+        await cli(env, 'users', 'disable', '--email', 'owner@example.com'),
+        /last owner/,
+        'disable last owner',
+      );
+    });
   });
 }
 

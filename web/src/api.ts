@@ -33,6 +33,9 @@ export interface Member {
   id: string;
   email: string;
   role: string;
+  status: 'active' | 'disabled';
+  source: 'local' | 'oidc' | 'scim';
+  activeConnections: number;
   totpEnabled: boolean;
   createdAt: string;
 }
@@ -151,4 +154,8 @@ export const api = {
     call<Member>('/api/members', { method: 'POST', body: input }),
   setRole: (email: string, role: string) =>
     call<Member>('/api/members/role', { method: 'POST', body: { email, role } }),
+  disableMember: (email: string) => call<Member>('/api/members/disable', { method: 'POST', body: { email } }),
+  enableMember: (email: string) => call<Member>('/api/members/enable', { method: 'POST', body: { email } }),
+  revokeAll: (userEmail: string) =>
+    call<{ revoked: number }>('/api/mcp-connections/revoke-all', { method: 'POST', body: { userEmail } }),
 };

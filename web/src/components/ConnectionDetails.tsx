@@ -7,11 +7,18 @@ import { StatusBadge } from './StatusBadge';
 export interface ConnectionDetailsProps {
   connection: Connection;
   onClose: () => void;
+  /** SPEC §10 Revoke all of this connection's user; absent without api-keys:revoke. */
+  onRevokeAll?: (userEmail: string) => void;
   returnFocus?: () => HTMLElement | null;
 }
 
 /** One connection's fields and its audit trail (GET /api/audit-events?connectionId=). */
-export function ConnectionDetails({ connection: c, onClose, returnFocus }: ConnectionDetailsProps) {
+export function ConnectionDetails({
+  connection: c,
+  onClose,
+  onRevokeAll,
+  returnFocus,
+}: ConnectionDetailsProps) {
   const [events, setEvents] = useState<AuditEvent[] | null>(null);
   const [error, setError] = useState<string | null>(null);
 
@@ -106,6 +113,11 @@ export function ConnectionDetails({ connection: c, onClose, returnFocus }: Conne
         </div>
       )}
       <div className="actions">
+        {onRevokeAll ? (
+          <button type="button" className="danger" onClick={() => onRevokeAll(c.userEmail)}>
+            Revoke all of this user
+          </button>
+        ) : null}
         <button type="button" className="secondary" onClick={onClose}>
           Close
         </button>

@@ -10,14 +10,20 @@ export interface MembersTableProps {
   /** Changes when the selects must show the server's roles again (a change failed). */
   reset: number;
   onSetRole: (member: Member, role: string) => void;
+  /** Asks to disable, enable, or revoke every connection of a member (SPEC §10). */
+  onAction: (member: Member, action: MemberAction) => void;
 }
+
+export type MemberAction = 'disable' | 'enable' | 'revokeAll';
+
+const SOURCE: Record<Member['source'], string> = { local: 'Password', oidc: 'SSO', scim: 'SCIM' };
 
 function RoleCell({
   member,
   roles,
   busy,
   onSetRole,
-}: { member: Member } & Omit<MembersTableProps, 'members' | 'me' | 'reset'>) {
+}: { member: Member } & Omit<MembersTableProps, 'members' | 'me' | 'reset' | 'onAction'>) {
   const [role, setRole] = useState(member.role);
   const changed = role !== member.role;
   return (
@@ -42,18 +48,24 @@ function RoleCell({
   );
 }
 
-/** Every user with their role; a role is changed with its select and Save. */
-export function MembersTable({ members, roles, me, busy, reset, onSetRole }: MembersTableProps) {
+/** Every user with role, status and connections; a role is changed with its select and Save. */
+export function MembersTable({ members, roles, me, busy, reset, onSetRole, onAction }: MembersTableProps) {
   return (
     <div className="table-wrap">
-      <table className="table">
+      <table className="table members-table">
         <caption className="sr-only">Members and their roles</caption>
         <thead>
           <tr>
             <th scope="col">Email</th>
             <th scope="col">Role</th>
+            <th scope="col">Status</th>
+            <th scope="col">Source</th>
+            <th scope="col">Connections</th>
             <th scope="col">Two-step</th>
             <th scope="col">Added</th>
+            <th scope="col">
+              <span className="sr-only">Actions</span>
+            </th>
           </tr>
         </thead>
         <tbody>
@@ -72,9 +84,45 @@ export function MembersTable({ members, roles, me, busy, reset, onSetRole }: Mem
                   onSetRole={onSetRole}
                 />
               </td>
+              <td data-label="Status">
+                <span className={`badge badge-${m.status}`}>{m.status}</span>
+              </td>
+              <td data-label="Source">{SOURCE[m.source] ?? m.source}</td>
+              <td data-label="Connections">{m.activeConnections}</td>
               <td data-label="Two-step">{m.totpEnabled ? 'On' : 'Off'}</td>
               <td data-label="Added">
                 <time dateTime={m.createdAt}>{formatDate(m.createdAt)}</time>
+              </td>
+              <td className="cell-actions">
+                {m.activeConnections > 0 ? (
+                  <button
+                    type="button"
+                    className="secondary small"
+                    disabled={busy}
+                    onClick={() => onAction(m, 'revokeAll')}
+                  >
+                    Revoke all
+                  </button>
+                ) : null}
+                {m.email === me ? null : m.status === 'active' ? (
+                  <button
+                    type="button"
+                    className="danger small"
+                    disabled={busy}
+                    onClick={() => onAction(m, 'disable')}
+                  >
+                    Disable
+                  </button>
+                ) : (
+                  <button
+                    type="button"
+                    className="secondary small"
+                    disabled={busy}
+                    onClick={() => onAction(m, 'enable')}
+                  >
+                    Enable
+                  </button>
+                )}
               </td>
             </tr>
           ))}

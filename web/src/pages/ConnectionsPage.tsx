@@ -54,6 +54,7 @@ export function ConnectionsPage({ me }: { me: Me }) {
   const [loadError, setLoadError] = useState<ApiError | null>(null);
   const [pending, setPending] = useState<{ action: Action; connection: Connection } | null>(null);
   const [busy, setBusy] = useState(false);
+  const [revokeAll, setRevokeAll] = useState<{ email: string; n: number } | null>(null);
   const [detailsId, setDetailsId] = useState<string | null>(null);
   const notices = useNotices();
   const now = useNow();
@@ -133,6 +134,36 @@ export function ConnectionsPage({ me }: { me: Me }) {
     }
   };
 
+  // SPEC §10 Revoke all from the detail dialog: the count in the question is the user's active connections.
+  const askRevokeAll = async (email: string) => {
+    try {
+      const { total } = await api.listConnections({ status: 'active', q: email, limit: 1 });
+      setDetailsId(null);
+      setRevokeAll({ email, n: total });
+    } catch (err) {
+      const reason = err instanceof ApiError ? err.message : 'Something went wrong.';
+      notices.failed(`Could not count the connections of ${email}: ${sentence(reason)}`);
+    }
+  };
+
+  const confirmRevokeAll = async () => {
+    if (!revokeAll) return;
+    setBusy(true);
+    try {
+      const { revoked } = await api.revokeAll(revokeAll.email);
+      notices.done(`Revoked ${count(revoked, 'connection')} of ${revokeAll.email}.`);
+      await load();
+    } catch (err) {
+      const reason = err instanceof ApiError ? err.message : 'Something went wrong.';
+      notices.failed(
+        `Could not revoke the connections of ${revokeAll.email}: ${sentence(reason)} Nothing was changed.`,
+      );
+    } finally {
+      setBusy(false);
+      setRevokeAll(null);
+    }
+  };
+
   const filtered = status !== 'all' || search !== '';
   const items = data?.items ?? [];
   const details = detailsId ? items.find((c) => c.id === detailsId) : undefined;
@@ -200,7 +231,20 @@ export function ConnectionsPage({ me }: { me: Me }) {
         <ConnectionDetails
           connection={details}
           onClose={() => setDetailsId(null)}
+          onRevokeAll={
+            canAct && details.status === 'active' ? (email) => void askRevokeAll(email) : undefined
+          }
           returnFocus={() => document.getElementById(rowId(details.id))}
+        />
+      ) : null}
+      {revokeAll ? (
+        <ConfirmDialog
+          title="Revoke all connections"
+          message={`Revoke all ${revokeAll.n} MCP connections of ${revokeAll.email}? Their API keys will be deactivated and every client will need to re-authorize.`}
+          danger
+          busy={busy}
+          onConfirm={() => void confirmRevokeAll()}
+          onCancel={() => setRevokeAll(null)}
         />
       ) : null}
       {pending ? (

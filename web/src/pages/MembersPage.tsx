@@ -1,12 +1,29 @@
 import { useCallback, useEffect, useState } from 'react';
 import { ApiError, api, type Me, type Member, type MemberList, PERMISSION } from '../api';
 import { AddMemberForm } from '../components/AddMemberForm';
+import { ConfirmDialog } from '../components/ConfirmDialog';
 import { Breadcrumb } from '../components/Layout';
-import { MembersTable } from '../components/MembersTable';
+import { type MemberAction, MembersTable } from '../components/MembersTable';
 import { Notices, useNotices } from '../components/Notices';
 import { PermissionDenied } from '../components/PermissionDenied';
 import { RoleGuide } from '../components/RoleGuide';
 import { count } from '../format';
+
+/** SPEC §10 confirmations; Revoke all's is word for word. */
+export const CONFIRM: Record<MemberAction, (m: Member) => { title: string; message: string }> = {
+  revokeAll: (m) => ({
+    title: 'Revoke all connections',
+    message: `Revoke all ${m.activeConnections} MCP connections of ${m.email}? Their API keys will be deactivated and every client will need to re-authorize.`,
+  }),
+  disable: (m) => ({
+    title: 'Disable member',
+    message: `Disable ${m.email}? Every MCP connection of theirs will be revoked, their dashboard sessions will end, and they will not be able to sign in until enabled again.`,
+  }),
+  enable: (m) => ({
+    title: 'Enable member',
+    message: `Enable ${m.email}? They will be able to sign in again; their revoked connections stay revoked.`,
+  }),
+};
 
 const sentence = (text: string) => (/[.!?]$/.test(text) ? text : `${text}.`);
 const reason = (err: unknown) => sentence(err instanceof ApiError ? err.message : 'Something went wrong');
@@ -18,6 +35,7 @@ export function MembersPage({ me }: { me: Me }) {
   const [loadError, setLoadError] = useState<ApiError | null>(null);
   const [busy, setBusy] = useState(false);
   const [reset, setReset] = useState(0);
+  const [pending, setPending] = useState<{ member: Member; action: MemberAction } | null>(null);
   const notices = useNotices();
 
   useEffect(() => {
@@ -76,6 +94,31 @@ export function MembersPage({ me }: { me: Me }) {
     }
   };
 
+  const replace = (updated: Member) =>
+    setData((d) => (d ? { ...d, items: d.items.map((m) => (m.id === updated.id ? updated : m)) } : d));
+
+  const act = async () => {
+    if (!pending) return;
+    const { member, action } = pending;
+    setBusy(true);
+    try {
+      if (action === 'revokeAll') {
+        const { revoked } = await api.revokeAll(member.email);
+        replace({ ...member, activeConnections: 0 });
+        notices.done(`Revoked ${count(revoked, 'connection')} of ${member.email}.`);
+      } else {
+        const updated = await (action === 'disable' ? api.disableMember : api.enableMember)(member.email);
+        replace(updated);
+        notices.done(`${updated.email} is ${updated.status === 'disabled' ? 'disabled' : 'enabled'}.`);
+      }
+    } catch (err) {
+      notices.failed(`Could not change ${member.email}: ${reason(err)} Nothing was changed.`);
+    } finally {
+      setBusy(false);
+      setPending(null);
+    }
+  };
+
   return (
     <>
       <Breadcrumb page="Members" />
@@ -106,6 +149,7 @@ export function MembersPage({ me }: { me: Me }) {
                 busy={busy}
                 reset={reset}
                 onSetRole={setRole}
+                onAction={(member, action) => setPending({ member, action })}
               />
             </section>
             <AddMemberForm roles={roles} busy={busy} onAdd={add} />
@@ -115,6 +159,15 @@ export function MembersPage({ me }: { me: Me }) {
       ) : loadError ? null : (
         <p className="muted loading">Loading members…</p>
       )}
+      {pending ? (
+        <ConfirmDialog
+          {...CONFIRM[pending.action](pending.member)}
+          busy={busy}
+          danger={pending.action !== 'enable'}
+          onConfirm={() => void act()}
+          onCancel={() => setPending(null)}
+        />
+      ) : null}
     </>
   );
 }
