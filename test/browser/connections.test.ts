@@ -8,6 +8,15 @@ import { apiKeyFor } from '../../src/services/api-keys.js';
 import { listConnections, revokeConnection } from '../../src/services/connections.js';
 import { setRole } from '../../src/services/users.js';
 import {
+  browserSkip,
+  launchChromium,
+  openContext,
+  screenshot,
+  shownDate,
+  signIn,
+} from '../helpers/browser.js';
+import { BrowserOAuthProvider } from '../helpers/browser-oauth.js';
+import {
   addUser,
   connectSdkClient,
   introspectsActive,
@@ -17,8 +26,6 @@ import {
   whoami,
 } from '../helpers/flow.js';
 import { startTestServer, TestClock, type TestServer } from '../helpers/server.js';
-import { BrowserOAuthProvider } from './oauth.js';
-import { browserSkip, launchChromium, openContext, screenshot, shownDate, signIn } from './support.js';
 
 const REVOKE_TEXT =
   'Revoke this MCP connection? The associated API key will be deactivated and the client will need to re-authorize.';

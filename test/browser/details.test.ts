@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { browserSkip, launchChromium, openContext, screenshot, signIn } from '../helpers/browser.js';
 import { addUser, Browser as SessionClient } from '../helpers/flow.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import {
@@ -9,8 +10,7 @@ import {
   signedInClient,
   startRecordingUpstream,
   writeUpstreamsFile,
-} from '../upstreams/helpers.js';
-import { browserSkip, launchChromium, openContext, screenshot, signIn } from './support.js';
+} from '../helpers/upstreams.js';
 
 type User = { email: string; password: string };
 

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, BrowserContext } from 'playwright-core';
+import { browserSkip, launchChromium, openContext, screenshot, signIn } from '../helpers/browser.js';
+import { BrowserOAuthProvider } from '../helpers/browser-oauth.js';
 import { addUser, connectSdkClient, whoami } from '../helpers/flow.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
-import { BrowserOAuthProvider } from './oauth.js';
-import { browserSkip, launchChromium, openContext, screenshot, signIn } from './support.js';
 
 const skip = browserSkip();
 

@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { listUsers } from '../../src/services/users.js';
+import { browserSkip, launchChromium, openContext, screenshot, signIn } from '../helpers/browser.js';
 import { addUser, connectSdkClient, mcpStatus, PASSWORD, TestOAuthProvider } from '../helpers/flow.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
-import { browserSkip, launchChromium, openContext, screenshot, signIn } from './support.js';
 
 const skip = browserSkip();
 

@@ -22,7 +22,7 @@ import {
   server,
   user,
   useServer,
-} from './oauth-negative-helpers.js';
+} from '../helpers/oauth-negative.js';
 
 describe('OAuth negative cases: registration and authorization (SPEC §2, sqlite)', () => {
   useServer();

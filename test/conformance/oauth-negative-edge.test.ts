@@ -30,7 +30,7 @@ import {
   token,
   user,
   useServer,
-} from './oauth-negative-helpers.js';
+} from '../helpers/oauth-negative.js';
 
 const INTROSPECTION_SECRET = 'conformance-introspection-secret-0123456789';
 

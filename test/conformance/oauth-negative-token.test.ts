@@ -28,7 +28,7 @@ import {
   token,
   user,
   useServer,
-} from './oauth-negative-helpers.js';
+} from '../helpers/oauth-negative.js';
 
 describe('OAuth negative cases: tokens, revocation and /mcp (SPEC §2-§3, sqlite)', () => {
   useServer();

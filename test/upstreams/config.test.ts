@@ -5,7 +5,7 @@ import { describe, test } from 'node:test';
 import { ConfigError, loadConfig } from '../../src/config.js';
 import { loadUpstreams, mayUseTool, parseUpstreams } from '../../src/upstreams/config.js';
 import { startTestServer } from '../helpers/server.js';
-import { writeUpstreamsFile } from './helpers.js';
+import { writeUpstreamsFile } from '../helpers/upstreams.js';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 

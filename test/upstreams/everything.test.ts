@@ -11,7 +11,7 @@ import {
   startEverythingHttp,
   text,
   writeUpstreamsFile,
-} from './helpers.js';
+} from '../helpers/upstreams.js';
 
 for (const transport of ['Streamable HTTP', 'stdio'] as const) {
   describe(`SPEC §9 gateway: server-everything over ${transport} through /mcp`, () => {

@@ -11,7 +11,7 @@ import {
   startRecordingUpstream,
   text,
   writeUpstreamsFile,
-} from './helpers.js';
+} from '../helpers/upstreams.js';
 
 interface Readiness {
   status: string;

@@ -14,7 +14,7 @@ import {
   startRecordingUpstream,
   text,
   writeUpstreamsFile,
-} from './helpers.js';
+} from '../helpers/upstreams.js';
 
 async function introspect(
   server: TestServer,

@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { createWaxseal, getCaller, type Waxseal } from '../../src/index.js';
 import { whoami } from '../helpers/flow.js';
 import { createTestDatabase, freePort, type TestDatabase, testEnv } from '../helpers/server.js';
-import { type Asked, INTROSPECTION_SECRET, signedInClient, text } from './helpers.js';
+import { type Asked, INTROSPECTION_SECRET, signedInClient, text } from '../helpers/upstreams.js';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const OWNER = { email: 'owner@example.com', password: 'correct horse battery staple' };

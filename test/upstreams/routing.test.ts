@@ -9,7 +9,7 @@ import {
   startRecordingUpstream,
   text,
   writeUpstreamsFile,
-} from './helpers.js';
+} from '../helpers/upstreams.js';
 
 describe('SPEC §9 several upstreams: names from the configuration, routing and per-role tool restrictions', () => {
   let alpha: RecordingUpstream;

@@ -18,7 +18,7 @@ import {
   startEverythingHttp,
   text,
   writeUpstreamsFile,
-} from './helpers.js';
+} from '../helpers/upstreams.js';
 
 const skip = await postgresSkip();
 

@@ -16,8 +16,8 @@ import {
 } from '@modelcontextprotocol/sdk/types.js';
 import { stringify } from 'yaml';
 import { z } from 'zod';
-import { addUser, TestOAuthProvider } from '../helpers/flow.js';
-import { freePort, type TestServer } from '../helpers/server.js';
+import { addUser, TestOAuthProvider } from './flow.js';
+import { freePort, type TestServer } from './server.js';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 export const EVERYTHING = join(ROOT, 'node_modules/@modelcontextprotocol/server-everything/dist/index.js');

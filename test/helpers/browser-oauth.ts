@@ -1,6 +1,6 @@
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { TestOAuthProvider } from '../helpers/flow.js';
-import type { TestServer } from '../helpers/server.js';
+import { TestOAuthProvider } from './flow.js';
+import type { TestServer } from './server.js';
 
 /**
  * The SDK client's OAuthClientProvider whose "open the browser" step really

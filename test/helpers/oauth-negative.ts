@@ -11,8 +11,8 @@ import pino from 'pino';
 import { loadConfig } from '../../src/config.js';
 import type { RegisterTools } from '../../src/http/mcp/endpoint.js';
 import { startServer } from '../../src/server.js';
-import { addUser, authorizeInBrowser, Browser, pkce } from '../helpers/flow.js';
-import { createTestDatabase, freePort, TestClock, type TestServer, testEnv } from '../helpers/server.js';
+import { addUser, authorizeInBrowser, Browser, pkce } from './flow.js';
+import { createTestDatabase, freePort, TestClock, type TestServer, testEnv } from './server.js';
 
 export const REDIRECT = 'http://127.0.0.1:8976/callback';
 export const clock = new TestClock();
