@@ -7,10 +7,26 @@ import { EXIT, UsageError } from './errors.js';
 import { registerServe } from './serve.js';
 import { registerUsers } from './users.js';
 
-/** src/cli and dist/cli alike sit two levels below package.json. */
-const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
-  version: string;
-};
+/**
+ * The version of the package this file belongs to: the nearest package.json
+ * above it named waxseal (src/cli and dist/cli sit two levels below it; the
+ * benchmarks run a copy of dist/ from further down).
+ */
+function ownVersion(): string {
+  for (let dir = new URL('./', import.meta.url); dir.pathname !== '/'; dir = new URL('../', dir)) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL('package.json', dir), 'utf8')) as {
+        name?: string;
+        version?: string;
+      };
+      if (pkg.name === 'waxseal' && pkg.version) return pkg.version;
+    } catch {
+      // no package.json here: look one level up
+    }
+  }
+  return 'unknown';
+}
+const version = ownVersion();
 
 /** Commander's own parse errors, with the (sub)command they came from: a usage error. */
 class CommandLineError extends Error {

@@ -286,6 +286,8 @@ describe('SPEC §6 Settings › MCP in Chromium', { skip }, () => {
     await target.client.close();
     const page = await dashboard(admin);
     const row = rowOf(page, 'Windsurf');
+    // The page has shown the connection as active before it is revoked behind its back.
+    await row.getByRole('button', { name: 'Revoke connection' }).waitFor();
 
     // 409: revoked meanwhile by someone else (the CLI); the page still shows it active.
     await revokeConnection(server.services, target.me.connectionId as string, { label: 'cli' });
