@@ -21,6 +21,7 @@ import { revokeRouter } from './oauth/revoke.js';
 import { tokenRouter } from './oauth/token.js';
 import { FAVICON_SVG } from './pages/favicon.js';
 import { oidcRouter } from './pages/oidc.js';
+import { oidcLogoutRouter } from './pages/oidc-logout.js';
 import { setupRouter } from './pages/setup.js';
 import { signinRouter } from './pages/signin.js';
 import { STYLESHEET } from './pages/stylesheet.js';
@@ -83,6 +84,7 @@ export function createApp(s: Services, options: { tools?: RegisterTools[]; mcp?:
   app.use(introspectRouter(s, options.mcp?.upstreams));
   app.use(signinRouter(s));
   app.use(oidcRouter(s));
+  app.use(oidcLogoutRouter(s));
   app.use(setupRouter(s));
   // Before apiRouter, whose catch-all answers 404 for any other /api path.
   app.use(configRouter(s));

@@ -22,6 +22,8 @@ export type AuditAction =
   // SPEC §10 offboarding.
   | 'user.disabled'
   | 'user.enabled'
+  // SPEC §10 back-channel logout: the IdP ended the person's dashboard sessions.
+  | 'user.logged_out'
   | 'consent.granted'
   | 'consent.denied'
   // Issue #7: per-tool role restrictions on upstream tools.

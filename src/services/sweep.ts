@@ -67,6 +67,7 @@ export async function sweepExpired(s: Services): Promise<void> {
   await db.deleteFrom('browser_sessions').where('expires_at', '<', at).execute();
   await db.deleteFrom('signin_challenges').where('expires_at', '<', at).execute();
   await db.deleteFrom('oidc_logins').where('expires_at', '<', at).execute();
+  await db.deleteFrom('logout_tokens').where('expires_at', '<', at).execute();
   await db
     .deleteFrom('invalidations')
     .where('at', '<', at - LIFETIMES.browserSession)

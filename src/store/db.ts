@@ -14,6 +14,7 @@ import { connectionList } from './migrations/0004_connection_list.js';
 import { upstreamKeys } from './migrations/0005_upstream_keys.js';
 import { userStatus } from './migrations/0005_user_status.js';
 import { identity } from './migrations/0006_identity.js';
+import { logoutTokens } from './migrations/0007_logout_tokens.js';
 import type { Database, Dialect } from './schema.js';
 
 export type { Dialect } from './schema.js';
@@ -154,6 +155,7 @@ class Migrations implements MigrationProvider {
       '0005_upstream_keys': upstreamKeys(this.dialect),
       '0005_user_status': userStatus(),
       '0006_identity': identity(this.dialect),
+      '0007_logout_tokens': logoutTokens(),
     };
   }
 }

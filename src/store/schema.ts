@@ -38,6 +38,11 @@ export interface Database {
     next: string;
     expires_at: number;
   };
+  /** SPEC §10 back-channel logout: hashes of the logout tokens' jti already used. */
+  logout_tokens: {
+    jti_hash: string;
+    expires_at: number;
+  };
   oauth_clients: {
     client_id: string;
     secret_hash: string | null;

@@ -6,6 +6,7 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { exportJWK, generateKeyPair, type JWTPayload, SignJWT } from 'jose';
 import Provider from 'oidc-provider';
 import type { Browser } from './flow.js';
 import { freePort } from './server.js';
@@ -40,7 +41,12 @@ export interface TestIdpOptions {
   port?: number;
   /** What the discovery document lists for the token endpoint; default both basic and post. */
   tokenAuthMethods?: Array<'client_secret_basic' | 'client_secret_post'>;
+  /** Turns on oidc-provider's back-channel logout, posting logout tokens here at end_session. */
+  backchannelLogoutUri?: string;
 }
+
+/** The kid of the harness's own signing key, the one its JWKS publishes. */
+const SIGNING_KID = 'test-idp-rs256';
 
 export class TestIdp {
   readonly accounts = new Map<string, IdpAccount>();
@@ -50,7 +56,11 @@ export class TestIdp {
   readonly idTokens: string[] = [];
   /** How each token request authenticated the client: `basic`, `post` or `none`. */
   readonly tokenAuth: string[] = [];
+  /** Logout tokens oidc-provider posted (back-channel logout), with the status the RP answered. */
+  readonly backchannel: Array<{ ok: boolean; error?: string }> = [];
   private server: Server | null = null;
+  /** The provider's private signing key, so tests can sign tokens exactly as the IdP would. */
+  private signingKey!: CryptoKey;
 
   private constructor(
     /** oidc-provider ships no types; tests reach into it only through this harness. */
@@ -67,7 +77,9 @@ export class TestIdp {
     const clientId = options.clientId ?? 'waxseal-test';
     const clientSecret = options.clientSecret ?? 'idp-client-secret-0123456789abcdef';
     let idp: TestIdp | undefined;
+    const { privateKey } = await generateKeyPair('RS256', { extractable: true });
     const config = {
+      jwks: { keys: [{ ...(await exportJWK(privateKey)), kid: SIGNING_KID, alg: 'RS256', use: 'sig' }] },
       clients: [
         {
           client_id: clientId,
@@ -77,6 +89,7 @@ export class TestIdp {
           response_types: ['code'],
           token_endpoint_auth_method:
             options.tokenAuthMethods?.length === 1 ? options.tokenAuthMethods[0] : 'client_secret_basic',
+          ...(options.backchannelLogoutUri ? { backchannel_logout_uri: options.backchannelLogoutUri } : {}),
         },
       ],
       clientAuthMethods: options.tokenAuthMethods ?? ['client_secret_basic', 'client_secret_post'],
@@ -96,14 +109,29 @@ export class TestIdp {
           }),
         };
       },
+      // oidc-provider refuses to post to loopback addresses (its SSRF guard, a dispatcher
+      // it adds to each request); Waxseal under test lives on 127.0.0.1, so this IdP drops it.
+      fetch: (url: string, init: RequestInit & { dispatcher?: unknown }) => {
+        const { dispatcher: _guard, ...rest } = init;
+        return globalThis.fetch(url, rest);
+      },
       pkce: { required: () => true },
       cookies: { keys: ['test-idp-cookie-key-0123456789'] },
-      features: { devInteractions: { enabled: true } },
+      features: {
+        devInteractions: { enabled: true },
+        ...(options.backchannelLogoutUri ? { backchannelLogout: { enabled: true } } : {}),
+      },
       ttl: { AccessToken: 3600, IdToken: 3600, RefreshToken: 86_400, Grant: 86_400 },
     };
     const provider = new ProviderClass(issuer, config);
     idp = new TestIdp(provider, issuer, port, clientId, clientSecret);
+    idp.signingKey = privateKey;
     const self = idp;
+    const events = provider as unknown as { on(event: string, fn: (...args: unknown[]) => void): void };
+    events.on('backchannel.success', () => self.backchannel.push({ ok: true }));
+    events.on('backchannel.error', (_ctx, err) =>
+      self.backchannel.push({ ok: false, error: (err as Error).message }),
+    );
     provider.use(async (ctx, next) => {
       await next();
       if (ctx.path === '/token') {
@@ -118,6 +146,51 @@ export class TestIdp {
     });
     await idp.resume();
     return idp;
+  }
+
+  /**
+   * Signs a logout token with the provider's own key (Back-Channel Logout 1.0 §2.4),
+   * valid unless `claims` override or remove (undefined) something.
+   */
+  async signLogoutToken(
+    claims: Record<string, unknown> = {},
+    key: CryptoKey = this.signingKey,
+  ): Promise<string> {
+    const payload: JWTPayload = {
+      iss: this.issuer,
+      aud: this.clientId,
+      iat: Math.floor(Date.now() / 1000),
+      exp: Math.floor(Date.now() / 1000) + 120,
+      jti: crypto.randomUUID(),
+      events: { 'http://schemas.openid.net/event/backchannel-logout': {} },
+      ...claims,
+    };
+    for (const [name, value] of Object.entries(payload)) if (value === undefined) delete payload[name];
+    return new SignJWT(payload)
+      .setProtectedHeader({ alg: 'RS256', kid: SIGNING_KID, typ: 'logout+jwt' })
+      .sign(key);
+  }
+
+  /**
+   * RP-initiated logout at the IdP (its end_session page, "Yes, sign me out") in
+   * the person's browser: oidc-provider then posts a logout token to every client
+   * of that IdP session that registered a backchannel_logout_uri.
+   */
+  async endSession(browser: Browser): Promise<void> {
+    const res = await browser.fetch(`${this.issuer}/session/end`);
+    const page = await res.text();
+    if (res.status !== 200) throw new Error(`IdP end_session answered ${res.status}: ${page.slice(0, 500)}`);
+    const action = /<form[^>]*action="([^"]+)"/.exec(page)?.[1];
+    const xsrf = /name="xsrf" value="([^"]+)"/.exec(page)?.[1];
+    if (!action || !xsrf) throw new Error(`IdP logout page without its form: ${page.slice(0, 500)}`);
+    const posted = await browser.fetch(new URL(action, this.issuer).href, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ xsrf, logout: 'yes' }).toString(),
+    });
+    if (posted.status < 300 || posted.status >= 400) {
+      throw new Error(`IdP logout form answered ${posted.status}: ${(await posted.text()).slice(0, 500)}`);
+    }
   }
 
   setAccount(sub: string, account: IdpAccount): void {
