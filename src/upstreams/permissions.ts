@@ -1,6 +1,5 @@
 import { ErrorCode } from '@modelcontextprotocol/sdk/types.js';
 import { audit } from '../services/audit.js';
-import type { McpCaller } from '../services/caller.js';
 import type { Services } from '../services/context.js';
 import type { GatewayCaller } from './caller.js';
 import { mayUseTool, type UpstreamDefinition } from './config.js';
