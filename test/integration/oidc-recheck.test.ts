@@ -26,7 +26,12 @@ import {
 
 const ROLE_MAP = 'wax-owners=owner,wax-admins=admin,wax-viewers=viewer';
 
-function oidcEnv(idp: TestIdp, port: number, recheckMinutes: string): Record<string, string> {
+function oidcEnv(
+  idp: TestIdp,
+  port: number,
+  recheckMinutes: string,
+  extra: Record<string, string> = {},
+): Record<string, string> {
   return {
     PORT: String(port),
     PUBLIC_URL: `http://127.0.0.1:${port}`,
@@ -36,6 +41,7 @@ function oidcEnv(idp: TestIdp, port: number, recheckMinutes: string): Record<str
     OIDC_NAME: 'Okta',
     OIDC_ROLE_MAP: ROLE_MAP,
     OIDC_RECHECK_MINUTES: recheckMinutes,
+    ...extra,
   };
 }
 
@@ -106,6 +112,8 @@ for (const kind of ['sqlite', 'postgres'] as const) {
     let server: TestServer;
     /** Same database, OIDC_RECHECK_MINUTES=60. */
     let hourly: TestServer;
+    /** Same database, OIDC_RECHECK_MINUTES=0 and OIDC_DEFAULT_ROLE=none. */
+    let strict: TestServer;
     const open: Client[] = [];
 
     const userOf = (email: string) =>
@@ -128,18 +136,23 @@ for (const kind of ['sqlite', 'postgres'] as const) {
 
     before(async () => {
       if (skip) return;
-      const [port, hourlyPort] = [await freePort(), await freePort()];
+      const [port, hourlyPort, strictPort] = [await freePort(), await freePort(), await freePort()];
       idp = await TestIdp.start({
-        redirectUris: [port, hourlyPort].map((p) => `http://127.0.0.1:${p}/signin/oidc/callback`),
+        redirectUris: [port, hourlyPort, strictPort].map((p) => `http://127.0.0.1:${p}/signin/oidc/callback`),
       });
       db = await createTestDatabase(kind);
       server = await startTestServer(kind, { db, env: oidcEnv(idp, port, '0') });
       hourly = await startTestServer(kind, { db, env: oidcEnv(idp, hourlyPort, '60') });
+      strict = await startTestServer(kind, {
+        db,
+        env: oidcEnv(idp, strictPort, '0', { OIDC_DEFAULT_ROLE: 'none' }),
+      });
       // The IdP's people are never the last owner here.
       await addUser(server, 'root@example.com', 'owner');
     });
     after(async () => {
       for (const client of open) await client.close().catch(() => {});
+      await strict?.stop();
       await hourly?.stop();
       await server?.stop();
       await db?.drop();
@@ -210,6 +223,22 @@ for (const kind of ['sqlite', 'postgres'] as const) {
       assert.equal((await userOf('gina@example.com')).status, 'disabled');
       assert.deepEqual(await connectionsOf('gina@example.com'), [
         { status: 'revoked', revoked_by: 'Waxseal (IdP refused)' },
+      ]);
+    });
+
+    test('OIDC_DEFAULT_ROLE=none: no mapped group left at the IdP cuts the user off at the next refresh', {
+      skip,
+    }, async () => {
+      idp.setAccount('ned-sub', { email: 'ned@example.com', groups: ['wax-viewers'] });
+      const ned = await connect(strict, 'ned-sub');
+      assert.equal(await roleOf(ned), 'viewer');
+      idp.setGroups('ned-sub', ['eng']);
+      const refused = await refreshOf(strict, ned);
+      assert.deepEqual([refused.status, refused.body.error], [400, 'invalid_grant']);
+      assert.equal(await mcpStatus(strict.base, ned.provider.saved?.access_token as string), 401);
+      assert.equal((await userOf('ned@example.com')).status, 'disabled');
+      assert.deepEqual(await connectionsOf('ned@example.com'), [
+        { status: 'revoked', revoked_by: 'Waxseal (no role at the IdP)' },
       ]);
     });
 
