@@ -120,9 +120,18 @@ async function finish(s: Services, idp: Idp, subject: string, refreshSealed?: st
 
 /** One re-check at the IdP; returns why the person is refused, or null when they keep access. */
 async function recheck(s: Services, idp: Idp, due: Due): Promise<string | null> {
+  let refreshToken: string;
+  try {
+    refreshToken = unseal(s.secret, 'oidc-refresh', due.refreshSealed);
+  } catch {
+    // Sealed under another WAXSEAL_SECRET: useless, forgotten until the next IdP sign-in.
+    s.log.warn({ email: due.email }, 'the IdP refresh token cannot be unsealed; the re-check is skipped');
+    await finish(s, idp, due.subject, null);
+    return null;
+  }
   let tokens: Awaited<ReturnType<typeof client.refreshTokenGrant>>;
   try {
-    tokens = await client.refreshTokenGrant(idp.config, unseal(s.secret, 'oidc-refresh', due.refreshSealed));
+    tokens = await client.refreshTokenGrant(idp.config, refreshToken);
   } catch (err) {
     if (isRefusal(err)) {
       // The IdP's refresh token is dead: forgotten, so a user enabled again later
