@@ -8,6 +8,7 @@ import { audit } from './audit.js';
 import { auditRefresh, refreshAudited } from './audit-refresh.js';
 import type { Client } from './clients.js';
 import type { Services } from './context.js';
+import { recheckAtRefresh } from './oidc-recheck.js';
 import { checkResource, issuePair, type TokenResponse } from './token-pair.js';
 import { revokeAccessTokensOf, revokeConnectionIn, touchLastToken } from './transitions.js';
 
@@ -67,6 +68,8 @@ const invalidToken = (reason: string) => new InvalidGrant('Invalid refresh token
  */
 export async function refresh(s: Services, client: Client, input: RefreshInput): Promise<TokenResponse> {
   const hash = sha256(input.refreshToken);
+  // SPEC §10: the IdP is asked outside the transaction, which holds the row lock.
+  await recheckAtRefresh(s, client.clientId, hash);
   const outcome = await s.store.transact(async (tx) => {
     const at = s.clock.now();
     const byToken = s.store.dialect === 'postgres' ? connectionByTokenLocked : connectionByToken;

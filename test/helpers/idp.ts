@@ -268,3 +268,24 @@ export class TestIdp {
     throw new Error('the IdP never sent the browser back');
   }
 }
+
+// --- Re-check at refresh (SPEC §10) -----------------------------------------
+
+interface GrantModels {
+  RefreshToken: { find(token: string): Promise<{ grantId: string } | undefined> };
+  Grant: { find(id: string): Promise<{ destroy(): Promise<void> } | undefined> };
+}
+
+/**
+ * Revokes at the IdP the grant a refresh token belongs to, as an administrator
+ * revoking the person's sessions there would: the IdP then answers that refresh
+ * token with invalid_grant.
+ */
+export async function revokeGrantAtIdp(idp: TestIdp, refreshToken: string): Promise<void> {
+  const models = idp.provider as unknown as GrantModels;
+  const token = await models.RefreshToken.find(refreshToken);
+  if (!token) throw new Error('the IdP does not know this refresh token');
+  const grant = await models.Grant.find(token.grantId);
+  if (!grant) throw new Error('the IdP has no grant for this refresh token');
+  await grant.destroy();
+}
