@@ -237,6 +237,37 @@ export class TestIdp {
    * until the IdP redirects to a URL outside itself (Waxseal's callback), which is
    * returned unfetched.
    */
+  /** The environment of a Waxseal at `port` that signs people in through this IdP. */
+  waxsealEnv(port: number, extra: Record<string, string> = {}): Record<string, string> {
+    return {
+      PORT: String(port),
+      PUBLIC_URL: `http://127.0.0.1:${port}`,
+      OIDC_ISSUER: this.issuer,
+      OIDC_CLIENT_ID: this.clientId,
+      OIDC_CLIENT_SECRET: this.clientSecret,
+      OIDC_NAME: 'Okta',
+      ...extra,
+    };
+  }
+
+  /**
+   * The whole IdP sign-in as a person does it, in a cookie-jar browser already
+   * on Waxseal: Sign in with SSO, the IdP's pages, then Waxseal's callback,
+   * whose answer is returned.
+   */
+  async signInToWaxseal(
+    browser: Browser,
+    sub: string,
+    next = '/settings/mcp-connections',
+  ): Promise<Response> {
+    const start = await browser.postForm('/signin/oidc', { next });
+    if (start.status !== 303) throw new Error(`Sign in with SSO answered ${start.status}`);
+    const callback = await this.signIn(browser, start.headers.get('location') as string, sub);
+    if (callback.pathname !== '/signin/oidc/callback')
+      throw new Error(`the IdP sent the browser to ${callback.href}`);
+    return browser.fetch(callback.href);
+  }
+
   async signIn(browser: Browser, authorizationUrl: string, sub: string): Promise<URL> {
     let url = new URL(authorizationUrl);
     for (let step = 0; step < 20; step++) {

@@ -16,23 +16,12 @@ import {
 const LOGOUT_PATH = '/signin/oidc/backchannel-logout';
 
 function oidcEnv(idp: TestIdp, port: number): Record<string, string> {
-  return {
-    PORT: String(port),
-    PUBLIC_URL: `http://127.0.0.1:${port}`,
-    OIDC_ISSUER: idp.issuer,
-    OIDC_CLIENT_ID: idp.clientId,
-    OIDC_CLIENT_SECRET: idp.clientSecret,
-    OIDC_NAME: 'Okta',
-  };
+  return idp.waxsealEnv(port);
 }
 
 /** The whole IdP sign-in in a cookie-jar browser, landing on the dashboard. */
 async function ssoSignIn(browser: Browser, idp: TestIdp, sub: string, next = '/settings/mcp-connections') {
-  const start = await browser.postForm('/signin/oidc', { next });
-  assert.equal(start.status, 303);
-  const callback = await idp.signIn(browser, start.headers.get('location') as string, sub);
-  assert.equal(callback.pathname, '/signin/oidc/callback');
-  const res = await browser.fetch(callback.href);
+  const res = await idp.signInToWaxseal(browser, sub, next);
   assert.equal(res.status, 303);
   return res;
 }

@@ -32,25 +32,12 @@ function oidcEnv(
   recheckMinutes: string,
   extra: Record<string, string> = {},
 ): Record<string, string> {
-  return {
-    PORT: String(port),
-    PUBLIC_URL: `http://127.0.0.1:${port}`,
-    OIDC_ISSUER: idp.issuer,
-    OIDC_CLIENT_ID: idp.clientId,
-    OIDC_CLIENT_SECRET: idp.clientSecret,
-    OIDC_NAME: 'Okta',
-    OIDC_ROLE_MAP: ROLE_MAP,
-    OIDC_RECHECK_MINUTES: recheckMinutes,
-    ...extra,
-  };
+  return idp.waxsealEnv(port, { OIDC_ROLE_MAP: ROLE_MAP, OIDC_RECHECK_MINUTES: recheckMinutes, ...extra });
 }
 
 /** The whole IdP sign-in ("Sign in with Okta", the IdP's pages, the callback); returns where Waxseal sends the browser. */
 async function ssoSignIn(browser: Browser, idp: TestIdp, sub: string, next: string): Promise<string> {
-  const start = await browser.postForm('/signin/oidc', { next });
-  assert.equal(start.status, 303);
-  const callback = await idp.signIn(browser, start.headers.get('location') as string, sub);
-  const res = await browser.fetch(callback.href);
+  const res = await idp.signInToWaxseal(browser, sub, next);
   assert.equal(res.status, 303, 'the IdP sign-in succeeded');
   return res.headers.get('location') as string;
 }

@@ -29,16 +29,7 @@ import {
 const ROLE_MAP = 'wax-owners=owner,wax-admins=admin,wax-viewers=viewer';
 
 function oidcEnv(idp: TestIdp, port: number, extra: Record<string, string> = {}): Record<string, string> {
-  return {
-    PORT: String(port),
-    PUBLIC_URL: `http://127.0.0.1:${port}`,
-    OIDC_ISSUER: idp.issuer,
-    OIDC_CLIENT_ID: idp.clientId,
-    OIDC_CLIENT_SECRET: idp.clientSecret,
-    OIDC_NAME: 'Okta',
-    OIDC_ROLE_MAP: ROLE_MAP,
-    ...extra,
-  };
+  return idp.waxsealEnv(port, { OIDC_ROLE_MAP: ROLE_MAP, ...extra });
 }
 
 /** Presses "Sign in with Okta" (POST /signin/oidc) and returns where Waxseal sends the browser. */
@@ -49,10 +40,8 @@ async function startSso(browser: Browser, next: string): Promise<string> {
 }
 
 /** The whole IdP sign-in in a cookie-jar browser; returns Waxseal's answer to the callback. */
-async function ssoSignIn(browser: Browser, idp: TestIdp, sub: string, next = '/settings/mcp-connections') {
-  const callback = await idp.signIn(browser, await startSso(browser, next), sub);
-  assert.equal(callback.pathname, '/signin/oidc/callback');
-  return browser.fetch(callback.href);
+function ssoSignIn(browser: Browser, idp: TestIdp, sub: string, next = '/settings/mcp-connections') {
+  return idp.signInToWaxseal(browser, sub, next);
 }
 
 async function me(browser: Browser): Promise<{ status: number; email?: string; role?: string }> {
