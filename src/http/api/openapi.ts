@@ -30,6 +30,23 @@ const connectionAction = (summary: string, permission: string, conflict: string)
   },
 });
 
+/** A members call taking `{ email }` (SPEC §10 Disable / Enable), for owners. */
+const memberAction = (summary: string, conflict?: string) => ({
+  post: {
+    summary,
+    description: "Needs `members:manage`. Must come from the dashboard's own origin.",
+    requestBody: { required: true, content: { 'application/json': { schema: ref('MemberEmail') } } },
+    responses: {
+      200: json(ref('Member'), 'The user'),
+      400: error('A bad field, named in the message'),
+      ...E401,
+      ...E403_WRITE,
+      404: error('No user with this email'),
+      ...(conflict ? { 409: error(conflict) } : {}),
+    },
+  },
+});
+
 /** OpenAPI 3.1 description of every /api call (SPEC §7). */
 export function openApiDocument(s: Services) {
   return {
@@ -145,35 +162,13 @@ export function openApiDocument(s: Services) {
           },
         },
       },
-      '/api/members/disable': {
-        post: {
-          summary: 'Disable a user: revoke every connection, end every session (SPEC §10)',
-          description: "Needs `members:manage`. Must come from the dashboard's own origin.",
-          requestBody: { required: true, content: { 'application/json': { schema: ref('MemberEmail') } } },
-          responses: {
-            200: json(ref('Member'), 'The user'),
-            400: error('A bad field, named in the message'),
-            ...E401,
-            ...E403_WRITE,
-            404: error('No user with this email'),
-            409: error('The last owner cannot be disabled'),
-          },
-        },
-      },
-      '/api/members/enable': {
-        post: {
-          summary: 'Enable a user: sign-in works again; revoked connections stay revoked',
-          description: "Needs `members:manage`. Must come from the dashboard's own origin.",
-          requestBody: { required: true, content: { 'application/json': { schema: ref('MemberEmail') } } },
-          responses: {
-            200: json(ref('Member'), 'The user'),
-            400: error('A bad field, named in the message'),
-            ...E401,
-            ...E403_WRITE,
-            404: error('No user with this email'),
-          },
-        },
-      },
+      '/api/members/disable': memberAction(
+        'Disable a user: revoke every connection, end every session (SPEC §10)',
+        'The last owner cannot be disabled',
+      ),
+      '/api/members/enable': memberAction(
+        'Enable a user: sign-in works again; revoked connections stay revoked',
+      ),
       '/api/audit-events': {
         get: {
           summary: 'Audit events, newest first, optionally of one connection',
