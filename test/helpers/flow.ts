@@ -8,6 +8,7 @@ import type {
   OAuthClientMetadata,
   OAuthTokens,
 } from '@modelcontextprotocol/sdk/shared/auth.js';
+import { apiKeyFor } from '../../src/services/api-keys.js';
 import { createUser } from '../../src/services/users.js';
 import type { TestServer } from './server.js';
 
@@ -247,4 +248,15 @@ export async function refreshGrant(base: string, clientId: string, refreshToken:
     }),
   });
   return { status: res.status, body: (await res.json()) as Record<string, string> };
+}
+
+/** The connection's current API key, derived as the server does (it is never stored). */
+export async function currentApiKey(server: TestServer, connectionId: string): Promise<string> {
+  const row = await server.services.store.db
+    .selectFrom('connections as c')
+    .innerJoin('api_keys as k', 'k.id', 'c.current_api_key_id')
+    .select('k.key_ref')
+    .where('c.id', '=', connectionId)
+    .executeTakeFirstOrThrow();
+  return apiKeyFor(server.services, row.key_ref);
 }

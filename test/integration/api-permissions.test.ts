@@ -2,11 +2,11 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { apiKeyFor } from '../../src/services/api-keys.js';
 import {
   addUser,
   authorizeInBrowser,
   Browser,
+  currentApiKey,
   introspectsActive,
   mcpStatus,
   pkce,
@@ -201,16 +201,6 @@ async function connect(
 }
 
 /** The connection's current full API key, re-derived on the server (it is never stored or returned). */
-async function currentKey(server: TestServer, connectionId: string): Promise<string> {
-  const row = await server.services.store.db
-    .selectFrom('connections as c')
-    .innerJoin('api_keys as k', 'k.id', 'c.current_api_key_id')
-    .select('k.key_ref')
-    .where('c.id', '=', connectionId)
-    .executeTakeFirstOrThrow();
-  return apiKeyFor(server.services, row.key_ref);
-}
-
 async function auditRows(server: TestServer, connectionId: string) {
   return server.services.store.db
     .selectFrom('audit_events')
@@ -342,7 +332,7 @@ for (const kind of ['sqlite', 'postgres'] as const) {
           assert.equal(item.userEmail, m.userEmail);
           assert.equal(item.status, 'active');
           assert.equal(item.lastTokenAt, null, 'no refresh yet');
-          assert.ok((await currentKey(server, m.id)).startsWith(item.apiKeyPrefix));
+          assert.ok((await currentApiKey(server, m.id)).startsWith(item.apiKeyPrefix));
         }
         assert.equal(body.nextCursor, null);
       });
@@ -470,7 +460,7 @@ for (const kind of ['sqlite', 'postgres'] as const) {
         }, async () => {
           const target = await makeConnection('viewer', `Regenerate target of ${role}`);
           const before = await listed(target.id);
-          const oldKey = await currentKey(server, target.id);
+          const oldKey = await currentApiKey(server, target.id);
           assert.equal(await introspectsActive(server.base, oldKey), true, 'the old key is active before');
           // SPEC §9: an API key is never a bearer at /mcp.
           assert.equal(await mcpStatus(server.base, oldKey, 'initialize'), 401);
@@ -484,7 +474,7 @@ for (const kind of ['sqlite', 'postgres'] as const) {
           assert.notEqual(body.apiKeyPrefix, before.apiKeyPrefix);
           assert.equal(body.connectedAt, before.connectedAt);
           assert.equal(body.lastTokenAt, before.lastTokenAt);
-          const newKey = await currentKey(server, target.id);
+          const newKey = await currentApiKey(server, target.id);
           assert.ok(newKey.startsWith(body.apiKeyPrefix));
           assert.ok(!text.includes(newKey) && !text.includes(oldKey), 'the full key is never returned');
           assert.deepEqual(await listed(target.id), body);

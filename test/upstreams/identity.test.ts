@@ -2,9 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { sha256 } from '../../src/domain/secrets.js';
-import { apiKeyFor } from '../../src/services/api-keys.js';
 import { regenerateKey, revokeConnection } from '../../src/services/connections.js';
-import { type TestOAuthProvider, whoami } from '../helpers/flow.js';
+import { currentApiKey, type TestOAuthProvider, whoami } from '../helpers/flow.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import {
   everythingStdio,
@@ -33,16 +32,6 @@ const keysSeen = (upstream: RecordingUpstream) =>
   upstream.seen.map((r) => r.authorization?.replace(/^Bearer /, '')).filter((k) => k !== undefined);
 
 /** The connection's own API key (never sent to an upstream), re-derived as the server does. */
-async function connectionKey(server: TestServer, connectionId: string): Promise<string> {
-  const row = await server.services.store.db
-    .selectFrom('connections as c')
-    .innerJoin('api_keys as k', 'k.id', 'c.current_api_key_id')
-    .select('k.key_ref')
-    .where('c.id', '=', connectionId)
-    .executeTakeFirstOrThrow();
-  return apiKeyFor(server.services, row.key_ref);
-}
-
 /** POST /mcp initialize with a bearer: status, challenge and error code. */
 async function mcpWith(server: TestServer, bearer: string) {
   const res = await fetch(`${server.base}/mcp`, {
@@ -103,7 +92,7 @@ describe('SPEC §9 identity upstream: UPSTREAM_MCP_URL receives the connection A
       `${key.slice(0, 12)} starts with ${me.apiKeyPrefix}`,
     );
     assert.match(key, /^wax_sk_[0-9A-Za-z]{43}$/);
-    assert.notEqual(key, await connectionKey(server, me.connectionId as string), 'not the key itself');
+    assert.notEqual(key, await currentApiKey(server, me.connectionId as string), 'not the key itself');
     const oauth = provider.saved?.access_token as string;
     for (const r of upstream.seen) {
       assert.ok(!JSON.stringify(r).includes(oauth), 'the OAuth access token never reaches the upstream');
@@ -282,7 +271,7 @@ describe('SPEC §9 a key captured by one upstream is worth nothing anywhere else
   test('each upstream receives its own key; with its own secret only it is told the key is active', async () => {
     const me = await whoami(client);
     const [a, b] = [lastKey(alpha), lastKey(beta)];
-    const own = await connectionKey(server, connectionId);
+    const own = await currentApiKey(server, connectionId);
     assert.notEqual(a, b);
     for (const k of [a, b]) {
       assert.ok(k.startsWith(me.apiKeyPrefix as string), 'the prefix the dashboard shows');
@@ -325,13 +314,13 @@ describe('SPEC §9 a key captured by one upstream is worth nothing anywhere else
     >;
     const key = env.WAXSEAL_API_KEY as string;
     assert.ok(key.startsWith((await whoami(client)).apiKeyPrefix as string));
-    assert.ok(![lastKey(alpha), lastKey(beta), await connectionKey(server, connectionId)].includes(key));
+    assert.ok(![lastKey(alpha), lastKey(beta), await currentApiKey(server, connectionId)].includes(key));
     assert.equal((await introspect(server, key)).body.upstream, 'gamma');
     assert.deepEqual((await introspect(server, key, `Bearer ${ALPHA_SECRET}`)).body, { active: false });
   });
 
   test("neither a captured key nor the connection's own API key is accepted at /mcp", async () => {
-    for (const key of [lastKey(alpha), lastKey(beta), await connectionKey(server, connectionId)]) {
+    for (const key of [lastKey(alpha), lastKey(beta), await currentApiKey(server, connectionId)]) {
       const answer = await mcpWith(server, key);
       assert.equal(answer.status, 401);
       assert.equal(answer.error, 'invalid_token');
