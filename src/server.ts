@@ -112,6 +112,8 @@ export async function startServer(
     close: () => {
       closing ??= (async () => {
         clearInterval(sweeper);
+        // Open client streams would keep the HTTP server from closing.
+        mcp.closeStreams();
         await new Promise<void>((resolve) => {
           server.close(() => resolve());
           server.closeIdleConnections();

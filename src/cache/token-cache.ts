@@ -50,6 +50,8 @@ export class TokenCache {
   lastSeq = 0;
   /** Bumped by every eviction: an entry loaded before one may already be wrong. */
   private evictions = 0;
+  /** Told of every eviction (null: everything was dropped); open client streams re-check their bearer. */
+  private readonly observers: Array<(kind: InvalidationKind | null, ref: string) => void> = [];
 
   constructor(
     readonly clock: Clock = systemClock,
@@ -94,12 +96,19 @@ export class TokenCache {
     if (kind === 'token') this.tokens.delete(ref);
     else if (kind === 'connection') this.connections.delete(ref);
     else for (const [id, c] of this.connections) if (c.userId === ref) this.connections.delete(id);
+    for (const observe of this.observers) observe(kind, ref);
   }
 
   clear(): void {
     this.evictions++;
     this.tokens.clear();
     this.connections.clear();
+    for (const observe of this.observers) observe(null, '');
+  }
+
+  /** Calls `observe` after every eviction, once the entry is gone (so a lookup it makes reads afresh). */
+  observe(observe: (kind: InvalidationKind | null, ref: string) => void): void {
+    this.observers.push(observe);
   }
 
   /** Remembers the newest invalidation at start-up: older ones cannot concern an empty cache. */

@@ -39,6 +39,12 @@ export interface Database {
     expires_at: number;
   };
   /** SPEC §10 back-channel logout: hashes of the logout tokens' jti already used. */
+  mcp_stream_messages: {
+    id: string;
+    connection_id: string;
+    message: string;
+    created_at: number;
+  };
   logout_tokens: {
     jti_hash: string;
     expires_at: number;

@@ -4,6 +4,7 @@ import {
   CallToolRequestSchema,
   CallToolResultSchema,
   CompleteRequestSchema,
+  EmptyResultSchema,
   ErrorCode,
   GetPromptRequestSchema,
   InitializeRequestSchema,
@@ -11,7 +12,11 @@ import {
   ListResourcesRequestSchema,
   ListResourceTemplatesRequestSchema,
   ListToolsRequestSchema,
+  type LoggingLevel,
   ReadResourceRequestSchema,
+  SetLevelRequestSchema,
+  SubscribeRequestSchema,
+  UnsubscribeRequestSchema,
 } from '@modelcontextprotocol/sdk/types.js';
 import type { GatewayCaller } from './caller.js';
 import { LOCAL, NameIndex, Naming } from './catalog.js';
@@ -48,7 +53,14 @@ export class Gateway {
   /** The MCP server one /mcp POST talks to. `streaming`: its answer is an SSE stream that can carry requests. */
   serverFor(caller: GatewayCaller, local: () => McpServer, streaming: boolean): Server {
     const server = new Server(GATEWAY_INFO, {
-      capabilities: { tools: {}, resources: {}, prompts: {}, completions: {} },
+      // SPEC §11: changes, subscriptions and log messages pass through (on the connection's stream).
+      capabilities: {
+        tools: { listChanged: true },
+        resources: { subscribe: true, listChanged: true },
+        prompts: { listChanged: true },
+        completions: {},
+        logging: {},
+      },
     });
     const exchange = (extra: DownstreamExtra) => new Exchange(this, caller, extra, local, streaming);
     server.setRequestHandler(ListToolsRequestSchema, (_r, extra) => exchange(extra).listTools());
@@ -61,6 +73,13 @@ export class Gateway {
     );
     server.setRequestHandler(ReadResourceRequestSchema, (r, extra) => exchange(extra).readResource(r.params));
     server.setRequestHandler(CompleteRequestSchema, (r, extra) => exchange(extra).complete(r.params));
+    server.setRequestHandler(SubscribeRequestSchema, (r, extra) =>
+      exchange(extra).subscription('resources/subscribe', r.params.uri),
+    );
+    server.setRequestHandler(UnsubscribeRequestSchema, (r, extra) =>
+      exchange(extra).subscription('resources/unsubscribe', r.params.uri),
+    );
+    server.setRequestHandler(SetLevelRequestSchema, (r, extra) => exchange(extra).setLevel(r.params.level));
     return server;
   }
 
@@ -186,6 +205,33 @@ class Exchange {
     }
     const source = await this.routes.routeTemplate(ref.uri);
     return this.runner.run(source, (c, o) => c.complete(params, o));
+  }
+
+  /** resources/subscribe and unsubscribe go to the source that owns the URI (SPEC §11). */
+  async subscription(method: 'resources/subscribe' | 'resources/unsubscribe', uri: string) {
+    const source = await this.routes.routeResource(uri);
+    return this.runner.run(source, (c, o) => c.request({ method, params: { uri } }, EmptyResultSchema, o));
+  }
+
+  /** logging/setLevel reaches every upstream that has logging; one without it is left out. */
+  async setLevel(level: LoggingLevel) {
+    await Promise.all(
+      this.upstreams.map((u) =>
+        this.runner
+          .run(u.name, (c, o) =>
+            c.request({ method: 'logging/setLevel', params: { level } }, EmptyResultSchema, o),
+          )
+          .catch((err) => {
+            if ((err as { code?: number }).code !== ErrorCode.MethodNotFound) {
+              this.gateway.parts.s.log.warn(
+                { upstream: u.name, err: (err as Error).message },
+                'upstream left out of logging/setLevel',
+              );
+            }
+          }),
+      ),
+    );
+    return {};
   }
 
   /** Lists one kind from every source in parallel; a source that fails is left out (and logged). */

@@ -1,5 +1,9 @@
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { type ClientCapabilities, LATEST_PROTOCOL_VERSION } from '@modelcontextprotocol/sdk/types.js';
+import {
+  type ClientCapabilities,
+  type JSONRPCNotification,
+  LATEST_PROTOCOL_VERSION,
+} from '@modelcontextprotocol/sdk/types.js';
 import type { UpstreamKeys } from './bound-keys.js';
 import type { HttpUpstream } from './config.js';
 import { upstreamFetch } from './credential.js';
@@ -13,6 +17,8 @@ export interface OpenOptions {
   capabilities: ClientCapabilities;
   forward: Forward;
   guard: Guard;
+  /** What the upstream sends that is not about the request (list changes, log messages, resource updates). */
+  notify(message: JSONRPCNotification): void;
 }
 
 /** A lease on an HTTP upstream; `resumed` is the stored session it continues, if any. */
@@ -92,6 +98,7 @@ export class HttpUpstreams {
 
   private client(o: OpenOptions) {
     const client = sourceClient(o.capabilities, o.forward);
+    client.fallbackNotificationHandler = async (n) => o.notify({ jsonrpc: '2.0', ...n });
     // A request's SSE stream that breaks (upstream killed, network gone) fails
     // its operation at once instead of at the timeout.
     client.onerror = (err) => {

@@ -27,6 +27,9 @@ export class SessionStore {
   /** Capabilities per connection, briefly cached: read on every gateway request. */
   private readonly capabilities = new Map<string, { value: ClientCapabilities; until: number }>();
 
+  /** Told when a new upstream session is stored (its holder of the client's stream starts listening). */
+  onSaved: (connectionId: string) => void = () => undefined;
+
   constructor(private readonly s: Services) {}
 
   /**
@@ -120,6 +123,7 @@ export class SessionStore {
         }),
       )
       .execute();
+    this.onSaved(connectionId);
   }
 
   /** Forgets a session the upstream no longer knows, unless another request already replaced it. */

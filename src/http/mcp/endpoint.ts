@@ -7,6 +7,7 @@ import type { Services } from '../../services/context.js';
 import type { McpRuntime } from '../../upstreams/runtime.js';
 import { toWaxsealError } from '../errors.js';
 import { requireBearer } from './bearer.js';
+import { clientStream } from './stream.js';
 import { registerBuiltinTools } from './tools.js';
 
 /** What a library tool hook is given besides the server: who calls this request (SPEC §3). */
@@ -89,9 +90,14 @@ export function mcpRouter(s: Services, extraTools: RegisterTools[] = [], runtime
       res.status(known.status).json(jsonRpcError(-32700, known.message));
     },
   );
-  // Stateless: no standalone SSE stream and no session to delete.
+  // SPEC §11: the connection's own stream, for what upstreams send outside a request.
+  if (runtime) router.get('/mcp', clientStream(s, runtime.streams));
+  // Stateless: no session to delete.
   router.all('/mcp', (_req, res) => {
-    res.status(405).set('Allow', 'POST').json(jsonRpcError(-32000, 'Method not allowed'));
+    res
+      .status(405)
+      .set('Allow', runtime ? 'GET, POST' : 'POST')
+      .json(jsonRpcError(-32000, 'Method not allowed'));
   });
   return router;
 }
