@@ -109,9 +109,13 @@ export class HttpUpstreams {
   }
 
   private transport(upstream: HttpUpstream, connectionId: string, sessionId?: string) {
+    const fetch = upstreamFetch(this.keys, upstream, connectionId);
     return new StreamableHTTPClientTransport(new URL(upstream.url), {
       sessionId,
-      fetch: upstreamFetch(this.keys, upstream, connectionId),
+      // The session's own GET stream is held by upstream-streams.ts on the instance with the
+      // client's stream (SPEC §11); an operation's client must not take it (the upstream allows one).
+      fetch: (url, init) =>
+        init?.method === 'GET' ? Promise.resolve(new Response(null, { status: 405 })) : fetch(url, init),
     });
   }
 }

@@ -2,6 +2,7 @@ import type { JSONRPCNotification } from '@modelcontextprotocol/sdk/types.js';
 import { ConfigError } from '../config.js';
 import type { Services } from '../services/context.js';
 import { UpstreamKeys } from './bound-keys.js';
+import { InFlight } from './cancellation.js';
 import { ClientStreams } from './client-streams.js';
 import type { UpstreamDefinition } from './config.js';
 import { Gateway } from './gateway.js';
@@ -25,6 +26,8 @@ export interface McpRuntime {
   bus: StreamBus;
   /** Ends every client stream; the first step of shutdown, so the HTTP server can close. */
   closeStreams(): void;
+  /** The requests being answered here, so a cancellation POSTed on its own finds its request. */
+  inFlight: InFlight;
   /** The configured upstreams (POST /introspect authenticates them by their own secrets). */
   upstreams: readonly UpstreamDefinition[];
   /** Null without upstreams: /mcp then serves the built-in and library tools directly. */
@@ -52,6 +55,8 @@ export function openMcpRuntime(
   const streams = openClientStreams(s);
   const bus = openStreamBus(s);
   bus.on('stream', (connectionId, message) => streams.deliver(connectionId, message));
+  const inFlight = new InFlight();
+  bus.on('cancel', (connectionId, message) => inFlight.cancel(connectionId, message));
   const closeStreams = () => streams.closeAll();
   if (upstreams.length === 0) {
     return {
@@ -59,6 +64,7 @@ export function openMcpRuntime(
       streams,
       bus,
       closeStreams,
+      inFlight,
       upstreams,
       gateway: null,
       streaming: options.libraryTools,
@@ -118,6 +124,7 @@ export function openMcpRuntime(
     streams,
     bus,
     closeStreams,
+    inFlight,
     upstreams,
     gateway,
     streaming: true,

@@ -5,13 +5,21 @@ import {
   LoggingMessageNotificationSchema,
   type ResourceUpdatedNotification,
   ResourceUpdatedNotificationSchema,
+  ToolListChangedNotificationSchema,
 } from '@modelcontextprotocol/sdk/types.js';
+import { revokeConnection } from '../../src/services/connections.js';
+import { disableUser } from '../../src/services/users.js';
+import { PASSWORD, type TestOAuthProvider, whoami } from '../helpers/flow.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import {
   type EverythingProcess,
   everythingStdio,
+  type StreamingProcess,
+  signedInClient,
   signIn,
   startEverythingHttp,
+  startStreamingHttp,
+  streamingStdio,
   writeUpstreamsFile,
 } from '../helpers/upstreams.js';
 
@@ -114,3 +122,170 @@ for (const transport of ['Streamable HTTP', 'stdio'] as const) {
     });
   });
 }
+
+/** A raw GET /mcp: resolves when the stream ends, with what it carried. */
+async function openStream(base: string, token: string) {
+  const res = await fetch(`${base}/mcp`, {
+    headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream' },
+  });
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get('content-type'), 'text/event-stream');
+  let text = '';
+  const ended = (async () => {
+    const decoder = new TextDecoder();
+    try {
+      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>)
+        text += decoder.decode(chunk);
+    } catch {
+      // cut: ended as well
+    }
+    return Date.now();
+  })();
+  return { ended, text: () => text };
+}
+
+for (const transport of ['Streamable HTTP', 'stdio'] as const) {
+  describe(`SPEC §11: list changes and cancellation through a stateful upstream over ${transport}`, () => {
+    let upstream: StreamingProcess | undefined;
+    let server: TestServer;
+    let client: Client;
+    const changes: number[] = [];
+
+    before(async () => {
+      let entry: object;
+      if (transport === 'stdio') {
+        entry = streamingStdio;
+      } else {
+        upstream = await startStreamingHttp();
+        entry = { url: upstream.url };
+      }
+      const file = writeUpstreamsFile({ upstreams: { streaming: entry } });
+      server = await startTestServer('sqlite', { env: { WAXSEAL_CONFIG: file } });
+      ({ client } = await signIn(server, 'grace@example.com', 'member'));
+      client.setNotificationHandler(ToolListChangedNotificationSchema, () => {
+        changes.push(Date.now());
+      });
+    });
+    after(async () => {
+      await client?.close();
+      await server?.stop();
+      await upstream?.kill();
+    });
+
+    test('an upstream that changes its tools: list_changed arrives, and tools/list shows the new tool', async () => {
+      const before = (await client.listTools()).tools.map((t) => t.name);
+      assert.ok(!before.some((n) => n.endsWith('added-1')));
+      await client.callTool({ name: 'add-tool', arguments: {} });
+      const deadline = Date.now() + 5000;
+      while (changes.length === 0) {
+        assert.ok(Date.now() < deadline, `tools/list_changed reached the client: ${upstream?.output()}`);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      const after = (await client.listTools()).tools.map((t) => t.name);
+      assert.ok(after.includes('added-1'), after.join(', '));
+    });
+
+    if (transport === 'Streamable HTTP') {
+      test('a notifications/cancelled POSTed on its own cancels the upstream request it names', async () => {
+        const stop = new AbortController();
+        const call = client.callTool({ name: 'wait', arguments: {} }, undefined, {
+          signal: stop.signal,
+        });
+        const deadline = Date.now() + 5000;
+        while (!upstream?.output().includes('method tools/call')) {
+          assert.ok(Date.now() < deadline, 'the call reached the upstream');
+          await new Promise((r) => setTimeout(r, 10));
+        }
+        stop.abort('changed my mind');
+        await assert.rejects(call);
+        while (!upstream.output().includes('cancelled')) {
+          assert.ok(Date.now() < deadline, 'the upstream was told to cancel and its handler stopped');
+          await new Promise((r) => setTimeout(r, 10));
+        }
+        assert.match(upstream.output(), /method notifications\/cancelled/);
+      });
+    }
+  });
+}
+
+describe('SPEC §11: the connection stream ends when the connection may no longer be used', () => {
+  let server: TestServer;
+  let upstream: StreamingProcess;
+
+  before(async () => {
+    upstream = await startStreamingHttp();
+    const file = writeUpstreamsFile({ upstreams: { streaming: { url: upstream.url } } });
+    server = await startTestServer('sqlite', { env: { WAXSEAL_CONFIG: file } });
+  });
+  after(async () => {
+    await server?.stop();
+    await upstream?.kill();
+  });
+
+  const connect = async (email: string) => {
+    const { client, provider } = await signIn(server, email, 'member');
+    const { connectionId } = await whoami(client);
+    return { client, provider: provider as TestOAuthProvider, connectionId: connectionId as string };
+  };
+
+  test('GET /mcp needs a bearer and Accept: text/event-stream', async () => {
+    const bare = await fetch(`${server.base}/mcp`, { headers: { accept: 'text/event-stream' } });
+    assert.equal(bare.status, 401);
+    const { client, provider } = await connect('accept@example.com');
+    const token = provider.saved?.access_token as string;
+    const json = await fetch(`${server.base}/mcp`, { headers: { authorization: `Bearer ${token}` } });
+    assert.equal(json.status, 406);
+    assert.equal(((await json.json()) as { jsonrpc: string }).jsonrpc, '2.0');
+    const del = await fetch(`${server.base}/mcp`, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${token}` },
+    });
+    assert.equal(del.status, 405);
+    assert.equal(del.headers.get('allow'), 'GET, POST');
+    await client.close();
+  });
+
+  test('Revoke closes the stream within 100 ms', async () => {
+    const { client, provider, connectionId } = await connect('revoked@example.com');
+    const stream = await openStream(server.base, provider.saved?.access_token as string);
+    await new Promise((r) => setTimeout(r, 50));
+    const at = Date.now();
+    await revokeConnection(server.services, connectionId, { label: 'owner@example.com' });
+    const took = (await stream.ended) - at;
+    assert.ok(took < 100, `closed after ${took} ms`);
+    await client.close();
+  });
+
+  test('Disable closes every stream of the user within 100 ms', async () => {
+    const one = await connect('leaver@example.com');
+    const two = await signedInClient(
+      server,
+      { email: 'leaver@example.com', password: PASSWORD },
+      'Second laptop',
+    );
+    const a = await openStream(server.base, one.provider.saved?.access_token as string);
+    const b = await openStream(server.base, two.provider.saved?.access_token as string);
+    await new Promise((r) => setTimeout(r, 50));
+    const at = Date.now();
+    await disableUser(server.services, 'leaver@example.com', 'owner@example.com');
+    const took = Math.max(await a.ended, await b.ended) - at;
+    assert.ok(took < 100, `both closed after ${took} ms`);
+    await one.client.close();
+    await two.client.close();
+  });
+
+  test('a stream of another connection stays open, and shutdown ends it cleanly', async () => {
+    const { provider } = await connect('stays@example.com');
+    const stream = await openStream(server.base, provider.saved?.access_token as string);
+    const other = await connect('other@example.com');
+    await revokeConnection(server.services, other.connectionId, { label: 'owner@example.com' });
+    const early = await Promise.race([stream.ended, new Promise((r) => setTimeout(() => r('open'), 200))]);
+    assert.equal(early, 'open');
+    assert.match(stream.text(), /^: stream open/);
+    const at = Date.now();
+    await server.stop();
+    const took = (await stream.ended) - at;
+    assert.ok(took < 1000, `shutdown ended the stream after ${took} ms`);
+    await other.client.close().catch(() => undefined);
+  });
+});

@@ -4,6 +4,7 @@ import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/
 import express, { type NextFunction, type Request, type Response, Router } from 'express';
 import { callerOf, type McpCaller } from '../../services/caller.js';
 import type { Services } from '../../services/context.js';
+import { onlyCancellations } from '../../upstreams/cancellation.js';
 import type { McpRuntime } from '../../upstreams/runtime.js';
 import { toWaxsealError } from '../errors.js';
 import { requireBearer } from './bearer.js';
@@ -67,6 +68,13 @@ export function mcpRouter(s: Services, extraTools: RegisterTools[] = [], runtime
           return;
         }
         body = answered.rest;
+        // SPEC §11: a cancellation POSTed on its own reaches the request it names, on whichever instance.
+        const cancellations = onlyCancellations(body);
+        if (cancellations) {
+          for (const c of cancellations) await runtime.bus.publish('cancel', caller.connection.id, c);
+          res.status(202).end();
+          return;
+        }
         if (runtime.gateway && isInitialize(body)) await runtime.gateway.clientInitialized(caller, body);
       }
       const streaming = Boolean(runtime?.streaming) && mayStream(body);
@@ -77,11 +85,14 @@ export function mcpRouter(s: Services, extraTools: RegisterTools[] = [], runtime
         sessionIdGenerator: undefined,
         enableJsonResponse: !streaming,
       });
+      const connected = runtime ? runtime.relay.wrap(transport, caller.connection.id) : transport;
+      const untrack = runtime?.inFlight.track(caller.connection.id, body, (m) => connected.onmessage?.(m));
       res.on('close', () => {
+        untrack?.();
         void transport.close();
         void server.close();
       });
-      await server.connect(runtime ? runtime.relay.wrap(transport, caller.connection.id) : transport);
+      await server.connect(connected);
       await transport.handleRequest(req, res, body);
     },
     (err: unknown, _req: Request, res: Response, next: NextFunction) => {
