@@ -57,7 +57,7 @@ if (process.argv[2] === 'stdio') {
     const text = Buffer.concat(chunks).toString('utf8');
     const body = text ? JSON.parse(text) : undefined;
     for (const m of Array.isArray(body) ? body : body ? [body] : [])
-      process.stderr.write(`method ${m.method ?? "response"}\n`);
+      process.stderr.write(`method ${m.method ?? 'response'}\n`);
     const sessionId = req.headers['mcp-session-id'];
     if (req.method === 'GET') process.stderr.write(`get ${sessionId}\n`);
     let transport = sessionId ? transports.get(sessionId) : undefined;
