@@ -28,6 +28,8 @@ export interface Config {
   upstreamMcpUrl?: string;
   /** Issue #7: path of the upstreams file (JSON or YAML), read by src/upstreams/config.ts. */
   upstreamsFile?: string;
+  /** SPEC §11: how many items one page of a merged tools/prompts/resources list holds. */
+  listPageSize: number;
   /** Issue #7: what an upstream presents to POST /introspect (RFC 7662). */
   introspectionSecret?: string;
   /** Issue #12 (SPEC §10): sign-in through the team's OpenID provider; absent when OIDC_ISSUER is unset. */
@@ -185,6 +187,7 @@ const schema = z.object({
     .max(65536, 'must be 4096-65536')
     .default(16384),
   UPSTREAM_MCP_URL: upstreamUrl.optional(),
+  MCP_LIST_PAGE_SIZE: count(10_000).default(500),
   WAXSEAL_CONFIG: z.string().min(1).optional(),
   INTROSPECTION_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
   OIDC_ISSUER: z
@@ -293,6 +296,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     upstreamMcpUrl: e.UPSTREAM_MCP_URL,
     upstreamsFile: e.WAXSEAL_CONFIG,
+    listPageSize: e.MCP_LIST_PAGE_SIZE,
     introspectionSecret: e.INTROSPECTION_SECRET,
     localSignin: e.LOCAL_SIGNIN === 'on',
     oidc:

@@ -90,6 +90,12 @@ for (const transport of ['Streamable HTTP', 'stdio'] as const) {
       assert.ok(caps?.logging);
     });
 
+    test("the upstream's instructions are merged into Waxseal's, under its name", () => {
+      const instructions = client.getInstructions() ?? '';
+      assert.match(instructions, /^## everything\n\n/);
+      assert.ok(instructions.length > 40, instructions);
+    });
+
     test('log messages at the level set arrive on the stream', async () => {
       await client.setLoggingLevel('debug');
       await client.callTool({ name: 'toggle-simulated-logging', arguments: {} });
@@ -287,5 +293,109 @@ describe('SPEC §11: the connection stream ends when the connection may no longe
     const took = (await stream.ended) - at;
     assert.ok(took < 1000, `shutdown ended the stream after ${took} ms`);
     await other.client.close().catch(() => undefined);
+  });
+});
+
+describe('SPEC §11: merged lists are paginated, and role limits cover prompts and resources', () => {
+  let everything: EverythingProcess;
+  let server: TestServer;
+  let member: Client;
+  let admin: Client;
+
+  before(async () => {
+    everything = await startEverythingHttp();
+    const file = writeUpstreamsFile({
+      upstreams: {
+        everything: {
+          url: everything.url,
+          prompts: { 'args-prompt': ['owner', 'admin'] },
+          resources: { 'demo://resource/dynamic/text/{resourceId}': ['owner', 'admin'] },
+        },
+      },
+    });
+    server = await startTestServer('sqlite', { env: { WAXSEAL_CONFIG: file, MCP_LIST_PAGE_SIZE: '3' } });
+    ({ client: member } = await signIn(server, 'member@example.com', 'member'));
+    ({ client: admin } = await signIn(server, 'admin@example.com', 'admin'));
+  });
+  after(async () => {
+    await member?.close();
+    await admin?.close();
+    await server?.stop();
+    await everything?.kill();
+  });
+
+  /** Every page of a list, following nextCursor; also returns how many pages it took. */
+  async function allPages<T>(page: (cursor?: string) => Promise<{ items: T[]; nextCursor?: string }>) {
+    const items: T[] = [];
+    let cursor: string | undefined;
+    let pages = 0;
+    do {
+      const r = await page(cursor);
+      assert.ok(r.items.length <= 3, `a page holds at most MCP_LIST_PAGE_SIZE items, got ${r.items.length}`);
+      items.push(...r.items);
+      cursor = r.nextCursor;
+      pages++;
+    } while (cursor);
+    return { items, pages };
+  }
+
+  test('tools/list and resources/list come in pages of MCP_LIST_PAGE_SIZE, nothing lost or repeated', async () => {
+    const tools = await allPages(async (cursor) => {
+      const r = await admin.listTools(cursor ? { cursor } : undefined);
+      return { items: r.tools.map((t) => t.name), nextCursor: r.nextCursor };
+    });
+    assert.ok(tools.pages > 2, `${tools.pages} pages`);
+    assert.equal(new Set(tools.items).size, tools.items.length);
+    for (const name of ['whoami', 'echo', 'get-sum']) assert.ok(tools.items.includes(name), name);
+    const resources = await allPages(async (cursor) => {
+      const r = await admin.listResources(cursor ? { cursor } : undefined);
+      return { items: r.resources.map((x) => x.uri), nextCursor: r.nextCursor };
+    });
+    assert.ok(resources.pages > 1);
+    assert.equal(new Set(resources.items).size, resources.items.length);
+  });
+
+  test('a cursor that is not one of ours is an InvalidParams error', async () => {
+    await assert.rejects(member.listTools({ cursor: 'bm90IG91cnM' }), /Invalid cursor/);
+    // A tools cursor is not a prompts cursor.
+    const first = await member.listTools();
+    assert.ok(first.nextCursor);
+    await assert.rejects(member.listPrompts({ cursor: first.nextCursor }), /Invalid cursor/);
+  });
+
+  test('a prompt limited to admins is absent for a member and refused when asked for', async () => {
+    const names = async (c: Client) =>
+      (
+        await allPages(async (cursor) => {
+          const r = await c.listPrompts(cursor ? { cursor } : undefined);
+          return { items: r.prompts.map((p) => p.name), nextCursor: r.nextCursor };
+        })
+      ).items;
+    assert.ok((await names(admin)).includes('args-prompt'));
+    const seen = await names(member);
+    assert.ok(!seen.includes('args-prompt') && seen.includes('simple-prompt'), seen.join(', '));
+    await assert.rejects(
+      member.getPrompt({ name: 'args-prompt', arguments: { city: 'Paris' } }),
+      /Prompt args-prompt is not available to the member role/,
+    );
+    const got = await admin.getPrompt({ name: 'args-prompt', arguments: { city: 'Paris' } });
+    assert.ok(got.messages.length > 0);
+  });
+
+  test('a resource template limited to admins: hidden from members, and its URIs unreadable for them', async () => {
+    const templates = async (c: Client) =>
+      (await c.listResourceTemplates()).resourceTemplates.map((t) => t.uriTemplate);
+    assert.ok((await templates(admin)).includes('demo://resource/dynamic/text/{resourceId}'));
+    assert.ok(!(await templates(member)).includes('demo://resource/dynamic/text/{resourceId}'));
+    await assert.rejects(
+      member.readResource({ uri: 'demo://resource/dynamic/text/7' }),
+      /Resource demo:\/\/resource\/dynamic\/text\/7 is not available to the member role/,
+    );
+    await assert.rejects(
+      member.subscribeResource({ uri: 'demo://resource/dynamic/text/7' }),
+      /not available/,
+    );
+    const read = await admin.readResource({ uri: 'demo://resource/dynamic/text/7' });
+    assert.match(String((read.contents[0] as { text?: string }).text), /Resource 7/);
   });
 });

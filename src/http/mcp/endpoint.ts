@@ -56,6 +56,7 @@ export function mcpRouter(s: Services, extraTools: RegisterTools[] = [], runtime
     async (req: Request, res: Response) => {
       const caller = callerOf((req as Request & { auth?: AuthInfo }).auth);
       let body: unknown = req.body;
+      let instructions: string | undefined;
       if (runtime) {
         // Answers to our requests to the client (sampling, elicitation) arrive as POSTs of their own.
         const answered = await runtime.relay.acceptAnswers(caller.connection.id, body);
@@ -75,11 +76,13 @@ export function mcpRouter(s: Services, extraTools: RegisterTools[] = [], runtime
           res.status(202).end();
           return;
         }
-        if (runtime.gateway && isInitialize(body)) await runtime.gateway.clientInitialized(caller, body);
+        if (runtime.gateway && isInitialize(body)) {
+          instructions = await runtime.gateway.clientInitialized(caller, body);
+        }
       }
       const streaming = Boolean(runtime?.streaming) && mayStream(body);
       const server = runtime?.gateway
-        ? runtime.gateway.serverFor(caller, () => localServer(caller), streaming)
+        ? runtime.gateway.serverFor(caller, () => localServer(caller), streaming, instructions)
         : localServer(caller);
       const transport = new StreamableHTTPServerTransport({
         sessionIdGenerator: undefined,
