@@ -71,7 +71,7 @@ describe('SPEC §10 Disable on instance A cuts off a client on instance B (Postg
     await db?.drop();
   });
 
-  test('the client’s next request on B gets 401 within 100 ms; Enable restores sign-in only', async (t) => {
+  test("the client's next request on B gets 401 within 100 ms; Enable restores sign-in only", async (t) => {
     const delays: number[] = [];
     const earlier: Array<{ token: string; refresh: string; clientId: string }> = [];
     for (let round = 0; round < ROUNDS; round++) {
