@@ -36,6 +36,19 @@ export interface Config {
   oidc?: OidcSettings;
   /** SPEC §10 LOCAL_SIGNIN: false means only the IdP signs people in (the CLI still works). */
   localSignin: boolean;
+  /** SPEC §13 traces: where spans go; absent (tracing off) unless an OTLP endpoint is set. */
+  traces?: TraceSettings;
+}
+
+/**
+ * The OTEL_* variables Waxseal itself decides on. The others the OpenTelemetry
+ * SDK reads from the process environment as its specification says
+ * (OTEL_EXPORTER_OTLP_HEADERS, OTEL_TRACES_SAMPLER, OTEL_BSP_*, OTEL_RESOURCE_ATTRIBUTES, …).
+ */
+export interface TraceSettings {
+  /** OTEL_EXPORTER_OTLP_TRACES_ENDPOINT as given, or OTEL_EXPORTER_OTLP_ENDPOINT + /v1/traces. */
+  url: string;
+  serviceName: string;
 }
 
 export type RoleOrNone = Role | 'none';
@@ -113,6 +126,19 @@ const upstreamUrl = z.string().superRefine((value, ctx) => {
 });
 
 const onOff = z.enum(['on', 'off'], 'must be on or off');
+
+/** An OTLP/HTTP collector: any http(s) URL without credentials (OTEL_EXPORTER_OTLP_HEADERS carries those). */
+const otlpUrl = z.string().superRefine((value, ctx) => {
+  const u = URL.canParse(value) ? new URL(value) : null;
+  if (!u || (u.protocol !== 'http:' && u.protocol !== 'https:')) {
+    ctx.addIssue({
+      code: 'custom',
+      message: 'must be an http:// or https:// URL such as http://collector:4318',
+    });
+  } else if (u.username || u.password || u.hash) {
+    ctx.addIssue({ code: 'custom', message: 'must not contain credentials or a fragment' });
+  }
+});
 
 /** SPEC §10: https, or loopback http for development and tests. */
 function issuerProblem(value: string): string | null {
@@ -227,6 +253,18 @@ const schema = z.object({
     .max(10_080, 'must be 0-10080')
     .default(60),
   LOCAL_SIGNIN: onOff.default('on'),
+  OTEL_EXPORTER_OTLP_ENDPOINT: otlpUrl.optional(),
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: otlpUrl.optional(),
+  // Only the JSON encoding ships with Waxseal (@opentelemetry/exporter-trace-otlp-http).
+  OTEL_EXPORTER_OTLP_PROTOCOL: z
+    .enum(['http/json'], 'must be http/json, the encoding Waxseal sends')
+    .optional(),
+  OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: z
+    .enum(['http/json'], 'must be http/json, the encoding Waxseal sends')
+    .optional(),
+  OTEL_SERVICE_NAME: z.string().trim().min(1).max(200, 'must be at most 200 characters').default('waxseal'),
+  OTEL_SDK_DISABLED: z.enum(['true', 'false'], 'must be true or false').default('false'),
+  OTEL_TRACES_EXPORTER: z.enum(['otlp', 'none'], 'must be otlp or none').default('otlp'),
 });
 
 /** Values never echoed in an error message. */
@@ -268,6 +306,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError('LOCAL_SIGNIN: off needs OIDC_ISSUER, or nobody could sign in to the dashboard');
   }
   const publicUrl = (e.PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, '');
+  const tracesUrl =
+    e.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ??
+    (e.OTEL_EXPORTER_OTLP_ENDPOINT && `${e.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/+$/, '')}/v1/traces`);
+  const tracing = tracesUrl && e.OTEL_SDK_DISABLED === 'false' && e.OTEL_TRACES_EXPORTER === 'otlp';
   return {
     port: e.PORT,
     host: e.HOST,
@@ -315,5 +357,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
             redirectUri: `${publicUrl}/signin/oidc/callback`,
           }
         : undefined,
+    traces: tracing ? { url: tracesUrl, serviceName: e.OTEL_SERVICE_NAME } : undefined,
   };
 }

@@ -15,6 +15,7 @@ import { discoverIdp } from './services/oidc-client.js';
 import { ensureAdminFromConfig, issueSetupToken } from './services/setup.js';
 import { sweepExpired, sweepRateLimits, sweepUnusedClients } from './services/sweep.js';
 import { migrate, openStore } from './store/db.js';
+import { startTracing } from './telemetry/tracing.js';
 import { loadUpstreams, type UpstreamDefinition } from './upstreams/config.js';
 import { openMcpRuntime } from './upstreams/runtime.js';
 
@@ -68,6 +69,8 @@ export async function startServer(
   const upstreams = options.upstreams ?? loadUpstreams(config);
   // SPEC §10: an unreachable issuer stops start-up with one line (IdpUnreachable), before anything is opened.
   const idp = config.oidc ? await discoverIdp(config.oidc) : undefined;
+  // SPEC §13: the SDK is loaded only when an OTLP endpoint is set.
+  const tracing = await startTracing(config.traces);
   const s = await openServices(config, options);
   s.idp = idp;
   const watcher: Watcher =
@@ -121,6 +124,8 @@ export async function startServer(
         await mcp.close();
         await watcher.stop();
         await s.store.close();
+        // Last, so the spans of the requests just finished are exported too.
+        await tracing.shutdown();
       })();
       return closing;
     },

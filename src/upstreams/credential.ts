@@ -1,4 +1,5 @@
 import type { FetchLike } from '@modelcontextprotocol/sdk/shared/transport.js';
+import { tracedFetch } from '../telemetry/upstream-call.js';
 import type { UpstreamKeys } from './bound-keys.js';
 import type { HttpUpstream } from './config.js';
 
@@ -20,6 +21,6 @@ export function upstreamFetch(keys: UpstreamKeys, upstream: HttpUpstream, connec
     const headers = new Headers(init?.headers);
     for (const [name, value] of Object.entries(upstream.headers)) headers.set(name, value);
     headers.set(upstream.credentialHeader, credentialValue(upstream, key));
-    return fetch(url, { ...init, headers });
+    return tracedFetch({ upstream: upstream.name, connectionId }, url, { ...init, headers });
   };
 }

@@ -67,6 +67,8 @@ export interface Seen {
   apiKeyHeader?: string;
   method?: string;
   tool?: string;
+  /** The W3C trace context Waxseal sent along (SPEC §13). */
+  traceparent?: string;
 }
 
 export interface RecordingUpstream {
@@ -128,6 +130,7 @@ export async function startRecordingUpstream(
       apiKeyHeader: req.headers['x-api-key'] as string | undefined,
       method: req.method === 'POST' ? body?.method : req.method,
       tool: body?.params?.name,
+      traceparent: req.headers.traceparent as string | undefined,
     });
     if (req.method !== 'POST') {
       res.writeHead(405).end();

@@ -4,6 +4,7 @@ import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/
 import express, { type NextFunction, type Request, type Response, Router } from 'express';
 import { callerOf, type McpCaller } from '../../services/caller.js';
 import type { Services } from '../../services/context.js';
+import { traceMcpRequest } from '../../telemetry/mcp-request.js';
 import { onlyCancellations } from '../../upstreams/cancellation.js';
 import type { McpRuntime } from '../../upstreams/runtime.js';
 import { toWaxsealError } from '../errors.js';
@@ -49,7 +50,7 @@ export function mcpRouter(s: Services, extraTools: RegisterTools[] = [], runtime
     return server;
   };
   const router = Router();
-  router.all('/mcp', requireBearer(s));
+  router.all('/mcp', traceMcpRequest, requireBearer(s));
   router.post(
     '/mcp',
     express.json({ limit: '1mb' }),
