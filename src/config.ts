@@ -34,6 +34,10 @@ export interface Config {
   oidc?: OidcSettings;
   /** SPEC §10 LOCAL_SIGNIN: false means only the IdP signs people in (the CLI still works). */
   localSignin: boolean;
+  /** SPEC §13 audit stream: where every audit event is POSTed, and the HMAC key that signs it. */
+  auditWebhook?: { url: string; secret: string };
+  /** SPEC §12 maximum age: connections older than this are revoked by the sweep; absent = off. */
+  connectionMaxAgeMs?: number;
 }
 
 export type RoleOrNone = Role | 'none';
@@ -109,6 +113,19 @@ const upstreamUrl = z.string().superRefine((value, ctx) => {
     ctx.addIssue({ code: 'custom', message: 'must not contain credentials or a fragment' });
   }
 });
+
+/** SPEC §13: the audit stream leaves the network only over TLS; plain http only to this host. */
+function webhookProblem(value: string): string | null {
+  if (!URL.canParse(value)) return 'must be an absolute URL such as https://siem.example.com/waxseal';
+  const u = new URL(value);
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') return 'must start with http:// or https://';
+  if (u.username || u.password || u.hash) return 'must not contain credentials or a fragment';
+  const loopback = ['127.0.0.1', '[::1]', 'localhost'].includes(u.hostname);
+  if (u.protocol === 'http:' && !loopback) {
+    return 'must be an https:// URL (http:// only for 127.0.0.1, [::1] or localhost)';
+  }
+  return null;
+}
 
 const onOff = z.enum(['on', 'off'], 'must be on or off');
 
@@ -224,6 +241,15 @@ const schema = z.object({
     .max(10_080, 'must be 0-10080')
     .default(60),
   LOCAL_SIGNIN: onOff.default('on'),
+  AUDIT_WEBHOOK_URL: z
+    .string()
+    .superRefine((value, ctx) => {
+      const problem = webhookProblem(value);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    })
+    .optional(),
+  AUDIT_WEBHOOK_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  CONNECTION_MAX_AGE_DAYS: count(36_500).optional(),
 });
 
 /** Values never echoed in an error message. */
@@ -232,6 +258,7 @@ const SECRET_VARIABLES = new Set([
   'WAXSEAL_SECRET',
   'WAXSEAL_ADMIN_PASSWORD',
   'OIDC_CLIENT_SECRET',
+  'AUDIT_WEBHOOK_SECRET',
 ]);
 
 /** Parses the environment once; a bad value throws a ConfigError naming the variable. */
@@ -264,6 +291,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (e.LOCAL_SIGNIN === 'off' && !e.OIDC_ISSUER) {
     throw new ConfigError('LOCAL_SIGNIN: off needs OIDC_ISSUER, or nobody could sign in to the dashboard');
   }
+  if (Boolean(e.AUDIT_WEBHOOK_URL) !== Boolean(e.AUDIT_WEBHOOK_SECRET)) {
+    throw new ConfigError('AUDIT_WEBHOOK_URL and AUDIT_WEBHOOK_SECRET must be set together');
+  }
   const publicUrl = (e.PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, '');
   return {
     port: e.PORT,
@@ -295,6 +325,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     upstreamsFile: e.WAXSEAL_CONFIG,
     introspectionSecret: e.INTROSPECTION_SECRET,
     localSignin: e.LOCAL_SIGNIN === 'on',
+    auditWebhook:
+      e.AUDIT_WEBHOOK_URL && e.AUDIT_WEBHOOK_SECRET
+        ? { url: e.AUDIT_WEBHOOK_URL, secret: e.AUDIT_WEBHOOK_SECRET }
+        : undefined,
+    connectionMaxAgeMs:
+      e.CONNECTION_MAX_AGE_DAYS === undefined ? undefined : e.CONNECTION_MAX_AGE_DAYS * 86_400_000,
     oidc:
       e.OIDC_ISSUER && e.OIDC_CLIENT_ID && e.OIDC_CLIENT_SECRET
         ? {
