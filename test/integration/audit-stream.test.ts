@@ -282,12 +282,15 @@ for (const kind of ['sqlite', 'postgres'] as const) {
         assert.ok((await metric(instance.url, 'waxseal_audit_outbox_depth')) > 0);
 
         await r.receiver.start();
+        const up = Date.now();
         const delay = await allDelivered(r, 45_000);
         const { events, duplicates } = await checkDeliveries(r);
+        const times = r.receiver.received().map((x) => x.at);
+        const drain = Math.max(1, Math.max(...times) - Math.min(...times));
         assert.equal(await untilMetric(instance.url, 'waxseal_audit_outbox_depth', (v) => v === 0), 0);
         assert.equal(await metric(instance.url, 'waxseal_audit_outbox_oldest_age_seconds'), 0);
         t.diagnostic(
-          `${events} events; all delivered ${delay} ms after the receiver came back; ${duplicates} duplicates (same id)`,
+          `${events} events; first delivered ${Math.min(...times) - up} ms and all ${delay} ms after the receiver came back (back-off), then ${Math.round((times.length * 1000) / drain)} events/s; ${duplicates} duplicates (same id)`,
         );
       } finally {
         await r.close([instance]);
@@ -315,7 +318,7 @@ for (const kind of ['sqlite', 'postgres'] as const) {
             for (let i = 0; i < 10; i++) assert.equal(await admin.act(id, 'regenerate-key'), 200);
           }),
           (async () => {
-            for (let i = 0; i < 40; i++) await failedSignin(r.balancer.url, `stranger${i}@example.com`);
+            for (let i = 0; i < 10; i++) await failedSignin(r.balancer.url, `stranger${i}@example.com`);
           })(),
         ]);
         const burst = Date.now() - started;
