@@ -276,6 +276,11 @@ for (const kind of ['sqlite', 'postgres'] as const) {
           }),
         );
         assert.ok(killed);
+        // Each failed attempt is a warning naming the event, never the secret or where it was going.
+        const log = instance.output();
+        assert.match(log, /audit webhook delivery failed, will retry/);
+        assert.match(log, /"error":"ECONNREFUSED"/);
+        assert.ok(!log.includes(HOOK_SECRET) && !log.includes(r.receiver.url), 'no secret or URL in the log');
         instance = await startInstance(r.env);
         r.balancer.targets[0] = instance.port;
         assert.equal(await admin.act(ids[0] as string, 'revoke'), 200);
