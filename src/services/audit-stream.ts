@@ -43,6 +43,7 @@ export function startAuditStream(s: Services, webhook: { url: string; secret: st
   let woken = false;
   let failing = false;
   let lastRecovery = 0;
+  let databaseAway = false;
 
   const attempt = async (body: string): Promise<Outcome> => {
     const id = (JSON.parse(body) as { id: string }).id;
@@ -113,10 +114,15 @@ export function startAuditStream(s: Services, webhook: { url: string; secret: st
         do {
           again = false;
           if ((await round()) > 0) again = true;
+          databaseAway = false;
         } while (again && !stopped);
       } catch (err) {
         // The database is away: the rows stay where they are, the next poll tries again.
-        if (!stopped) s.log.warn({ err: (err as Error).message }, 'audit outbox: could not claim or record');
+        // Once per outage, not once a second.
+        if (!stopped && !databaseAway) {
+          s.log.warn({ err: (err as Error).message }, 'audit outbox: could not claim or record');
+        }
+        databaseAway = true;
       } finally {
         running = null;
       }

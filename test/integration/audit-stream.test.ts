@@ -294,6 +294,9 @@ for (const kind of ['sqlite', 'postgres'] as const) {
         const drain = Math.max(1, Math.max(...times) - Math.min(...times));
         assert.equal(await untilMetric(instance.url, 'waxseal_audit_outbox_depth', (v) => v === 0), 0);
         assert.equal(await metric(instance.url, 'waxseal_audit_outbox_oldest_age_seconds'), 0);
+        // SIGTERM: the worker stops with the server, which exits cleanly.
+        await instance.kill('SIGTERM');
+        assert.equal(instance.child.exitCode, 0);
         t.diagnostic(
           `${events} events; first delivered ${Math.min(...times) - up} ms and all ${delay} ms after the receiver came back (back-off), then ${Math.round((times.length * 1000) / drain)} events/s; ${duplicates} duplicates (same id)`,
         );
