@@ -86,7 +86,7 @@ export interface Claimed {
 }
 
 /**
- * Claims up to `limit` due rows, each the oldest of its stream, until `until`.
+ * Claims up to `limit` rows due by `dueBy` (default `now`), each the oldest of its stream, until `until`.
  * On PostgreSQL, FOR UPDATE SKIP LOCKED lets every instance claim at once
  * without two taking the same row; a claim left by a process that died runs out
  * at `until` and the row is claimed again (at least once).
@@ -94,14 +94,13 @@ export interface Claimed {
 export async function claimDue(
   db: Db,
   dialect: Dialect,
-  now: number,
-  until: number,
-  limit: number,
+  claim: { now: number; until: number; limit: number; dueBy?: number },
 ): Promise<Claimed[]> {
+  const { now, until, limit } = claim;
   let due = db
     .selectFrom('audit_outbox as o')
     .select('o.id')
-    .where('o.next_attempt_at', '<=', now)
+    .where('o.next_attempt_at', '<=', claim.dueBy ?? now)
     .where((eb) => eb.or([eb('o.claimed_until', 'is', null), eb('o.claimed_until', '<', now)]))
     .where(({ not, exists, selectFrom }) =>
       not(

@@ -14,6 +14,12 @@ const POLL_MS = SECOND;
 const BATCH = 32;
 /** After a success that follows failures, everything backing off is retried at most this often. */
 const RECOVERY_EVERY_MS = 10 * SECOND;
+/**
+ * While attempts fail and everything waits out its back-off, one event is tried
+ * this often anyway: a receiver back after hours is found within seconds, not
+ * at the next 5-minute retry, for one request per instance per probe.
+ */
+const PROBE_MS = 5 * SECOND;
 
 /** SPEC §13: `X-Waxseal-Signature: sha256=<hex HMAC-SHA256 of the exact body>`. */
 export function signature(secret: string, body: string): string {
@@ -41,8 +47,11 @@ export function startAuditStream(s: Services, webhook: { url: string; secret: st
   let running: Promise<void> | null = null;
   let again = false;
   let woken = false;
-  let failing = false;
+  // Not known to be failing, but a backlog left from before a restart may be waiting out
+  // back-offs: the first probe finds out whether the receiver answers now.
+  let failing = true;
   let lastRecovery = 0;
+  let lastAttempt = 0;
   let databaseAway = false;
 
   const attempt = async (body: string): Promise<Outcome> => {
@@ -73,8 +82,17 @@ export function startAuditStream(s: Services, webhook: { url: string; secret: st
   /** One claim and its deliveries; how many rows it claimed. */
   const round = async (): Promise<number> => {
     const now = s.clock.now();
-    const claimed = await claimDue(s.store.db, s.store.dialect, now, now + CLAIM_MS, BATCH);
+    let claimed = await claimDue(s.store.db, s.store.dialect, { now, until: now + CLAIM_MS, limit: BATCH });
+    if (claimed.length === 0 && failing && now - lastAttempt >= PROBE_MS) {
+      claimed = await claimDue(s.store.db, s.store.dialect, {
+        now,
+        until: now + CLAIM_MS,
+        limit: 1,
+        dueBy: Number.MAX_SAFE_INTEGER,
+      });
+    }
     if (claimed.length === 0) return 0;
+    lastAttempt = now;
     const outcomes = await Promise.all(claimed.map((c) => attempt(c.body)));
     const delivered = claimed.filter((_, i) => outcomes[i]?.ok === true).map((c) => c.id);
     await markDelivered(s.store.db, delivered);

@@ -7,6 +7,8 @@ const SCRIPT = new URL('./webhook-receiver.mjs', import.meta.url).pathname;
 /** What the receiver process recorded: one request each. */
 export interface Received {
   at: number;
+  /** What the receiver answered: 200, or 503 while it refuses. */
+  status: number;
   method: string;
   url: string;
   headers: Record<string, string>;
@@ -28,8 +30,9 @@ export class WebhookReceiver {
     return `http://127.0.0.1:${this.port}/audit`;
   }
 
-  async start(): Promise<void> {
-    const child = spawn(process.execPath, [SCRIPT, String(this.port), this.file], {
+  /** `refuse`: answer the first that many requests with 503. */
+  async start(refuse = 0): Promise<void> {
+    const child = spawn(process.execPath, [SCRIPT, String(this.port), this.file, String(refuse)], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     this.child = child;
@@ -49,12 +52,18 @@ export class WebhookReceiver {
     });
   }
 
-  received(): Received[] {
+  /** Every request recorded, refused ones included. */
+  requests(): Received[] {
     if (!existsSync(this.file)) return [];
     return readFileSync(this.file, 'utf8')
       .split('\n')
       .filter(Boolean)
       .map((line) => JSON.parse(line) as Received);
+  }
+
+  /** The requests it accepted (200): what a SIEM would have stored. */
+  received(): Received[] {
+    return this.requests().filter((r) => r.status === 200);
   }
 }
 

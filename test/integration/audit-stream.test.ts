@@ -179,6 +179,9 @@ async function allDelivered(r: Rig, timeoutMs: number): Promise<number> {
  */
 async function checkDeliveries(r: Rig): Promise<{ events: number; duplicates: number }> {
   const rows = await auditRows(r.store);
+  for (const x of r.receiver.requests()) {
+    assert.ok(signatureValid(HOOK_SECRET, x), 'X-Waxseal-Signature is the HMAC-SHA256 of the exact body');
+  }
   const received: Received[] = r.receiver.received();
   const byId = new Map<string, string>();
   const byAuditId = new Map<number, AuditEventBody>();
@@ -286,10 +289,13 @@ for (const kind of ['sqlite', 'postgres'] as const) {
         assert.equal(await admin.act(ids[0] as string, 'revoke'), 200);
         assert.ok((await metric(instance.url, 'waxseal_audit_outbox_depth')) > 0);
 
-        await r.receiver.start();
+        // Back, but answering 503 to its first requests: those are retried like a refused connection.
+        await r.receiver.start(5);
         const up = Date.now();
         const delay = await allDelivered(r, 45_000);
         const { events, duplicates } = await checkDeliveries(r);
+        assert.equal(r.receiver.requests().filter((x) => x.status === 503).length, 5);
+        assert.match(instance.output(), /"status":503/, 'a non-2xx answer is a logged, retried failure');
         const times = r.receiver.received().map((x) => x.at);
         const drain = Math.max(1, Math.max(...times) - Math.min(...times));
         assert.equal(await untilMetric(instance.url, 'waxseal_audit_outbox_depth', (v) => v === 0), 0);
