@@ -5,6 +5,7 @@
  * audit log in the database is the reference every delivery is checked against.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -18,6 +19,7 @@ import { type Received, signatureValid, WebhookReceiver } from '../helpers/webho
 const HOOK_SECRET = 'audit-webhook-secret-0123456789abcdef';
 const REDIRECT = 'http://127.0.0.1:8976/callback';
 const sha256 = (v: string) => createHash('sha256').update(v).digest('hex');
+const ROOT = new URL('../..', import.meta.url).pathname;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Rig {
@@ -336,15 +338,34 @@ for (const kind of ['sqlite', 'postgres'] as const) {
           })(),
         ]);
         const burst = Date.now() - started;
+        // The CLI has no worker of its own: its audit rows reach the outbox, and a server sends them.
+        const cli = spawnSync(
+          process.execPath,
+          ['--import', 'tsx', 'src/cli/main.ts', 'connections', 'revoke', ids[0] as string],
+          {
+            cwd: ROOT,
+            env: { PATH: process.env.PATH ?? '', ...r.env, LOG_LEVEL: 'silent' },
+            encoding: 'utf8',
+          },
+        );
+        assert.equal(cli.status, 0, cli.stderr);
         const tail = await allDelivered(r, 20_000);
         const { events, duplicates } = await checkDeliveries(r);
         assert.equal(duplicates, 0, 'no event delivered twice while both instances run');
+        const fromCli = r.receiver
+          .received()
+          .map((x) => JSON.parse(x.body) as AuditEventBody)
+          .filter((e) => e.type === 'connection.revoked' && e.connectionId === ids[0]);
+        assert.deepEqual(
+          fromCli.map((e) => e.actor),
+          ['CLI'],
+        );
         for (const i of instances) {
           assert.equal(await untilMetric(i.url, 'waxseal_audit_outbox_depth', (v) => v === 0), 0);
         }
         const sent = r.receiver.received().length - before;
         t.diagnostic(
-          `${events} events in all; burst of ${sent} written in ${burst} ms, the last delivered ${tail} ms after the burst ended (${Math.round((sent * 1000) / (burst + tail))} events/s end to end)`,
+          `${events} events in all; ${sent} written through both instances in ${burst} ms and the CLI; the last (the CLI's, found by a poll) delivered ${tail} ms after the CLI exited`,
         );
       } finally {
         await r.close(instances);
