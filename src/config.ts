@@ -36,6 +36,10 @@ export interface Config {
   oidc?: OidcSettings;
   /** SPEC §10 LOCAL_SIGNIN: false means only the IdP signs people in (the CLI still works). */
   localSignin: boolean;
+  /** SPEC §13 audit stream: where every audit event is POSTed, and the HMAC key that signs it. */
+  auditWebhook?: { url: string; secret: string };
+  /** SPEC §12 maximum age: connections older than this are revoked by the sweep; absent = off. */
+  connectionMaxAgeMs?: number;
   /** SPEC §13 traces: where spans go; absent (tracing off) unless an OTLP endpoint is set. */
   traces?: TraceSettings;
 }
@@ -124,6 +128,19 @@ const upstreamUrl = z.string().superRefine((value, ctx) => {
     ctx.addIssue({ code: 'custom', message: 'must not contain credentials or a fragment' });
   }
 });
+
+/** SPEC §13: the audit stream leaves the network only over TLS; plain http only to this host. */
+function webhookProblem(value: string): string | null {
+  if (!URL.canParse(value)) return 'must be an absolute URL such as https://siem.example.com/waxseal';
+  const u = new URL(value);
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') return 'must start with http:// or https://';
+  if (u.username || u.password || u.hash) return 'must not contain credentials or a fragment';
+  const loopback = ['127.0.0.1', '[::1]', 'localhost'].includes(u.hostname);
+  if (u.protocol === 'http:' && !loopback) {
+    return 'must be an https:// URL (http:// only for 127.0.0.1, [::1] or localhost)';
+  }
+  return null;
+}
 
 const onOff = z.enum(['on', 'off'], 'must be on or off');
 
@@ -265,6 +282,15 @@ const schema = z.object({
   OTEL_SERVICE_NAME: z.string().trim().min(1).max(200, 'must be at most 200 characters').default('waxseal'),
   OTEL_SDK_DISABLED: z.enum(['true', 'false'], 'must be true or false').default('false'),
   OTEL_TRACES_EXPORTER: z.enum(['otlp', 'none'], 'must be otlp or none').default('otlp'),
+  AUDIT_WEBHOOK_URL: z
+    .string()
+    .superRefine((value, ctx) => {
+      const problem = webhookProblem(value);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    })
+    .optional(),
+  AUDIT_WEBHOOK_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  CONNECTION_MAX_AGE_DAYS: count(36_500).optional(),
 });
 
 /** Values never echoed in an error message. */
@@ -273,6 +299,7 @@ const SECRET_VARIABLES = new Set([
   'WAXSEAL_SECRET',
   'WAXSEAL_ADMIN_PASSWORD',
   'OIDC_CLIENT_SECRET',
+  'AUDIT_WEBHOOK_SECRET',
 ]);
 
 /** Parses the environment once; a bad value throws a ConfigError naming the variable. */
@@ -304,6 +331,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   if (e.LOCAL_SIGNIN === 'off' && !e.OIDC_ISSUER) {
     throw new ConfigError('LOCAL_SIGNIN: off needs OIDC_ISSUER, or nobody could sign in to the dashboard');
+  }
+  if (Boolean(e.AUDIT_WEBHOOK_URL) !== Boolean(e.AUDIT_WEBHOOK_SECRET)) {
+    throw new ConfigError('AUDIT_WEBHOOK_URL and AUDIT_WEBHOOK_SECRET must be set together');
   }
   const publicUrl = (e.PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, '');
   const tracesUrl =
@@ -341,6 +371,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     listPageSize: e.MCP_LIST_PAGE_SIZE,
     introspectionSecret: e.INTROSPECTION_SECRET,
     localSignin: e.LOCAL_SIGNIN === 'on',
+    auditWebhook:
+      e.AUDIT_WEBHOOK_URL && e.AUDIT_WEBHOOK_SECRET
+        ? { url: e.AUDIT_WEBHOOK_URL, secret: e.AUDIT_WEBHOOK_SECRET }
+        : undefined,
+    connectionMaxAgeMs:
+      e.CONNECTION_MAX_AGE_DAYS === undefined ? undefined : e.CONNECTION_MAX_AGE_DAYS * 86_400_000,
     oidc:
       e.OIDC_ISSUER && e.OIDC_CLIENT_ID && e.OIDC_CLIENT_SECRET
         ? {

@@ -15,6 +15,7 @@ import { upstreamKeys } from './migrations/0005_upstream_keys.js';
 import { userStatus } from './migrations/0005_user_status.js';
 import { identity } from './migrations/0006_identity.js';
 import { logoutTokens } from './migrations/0007_logout_tokens.js';
+import { auditOutbox } from './migrations/0009_audit_outbox.js';
 import { streamMessages } from './migrations/0012_stream_messages.js';
 import type { Database, Dialect } from './schema.js';
 
@@ -157,6 +158,7 @@ class Migrations implements MigrationProvider {
       '0005_user_status': userStatus(),
       '0006_identity': identity(this.dialect),
       '0007_logout_tokens': logoutTokens(),
+      '0009_audit_outbox': auditOutbox(this.dialect),
       '0012_stream_messages': streamMessages(),
     };
   }

@@ -149,6 +149,19 @@ export interface Database {
     connection_id: string | null;
     detail: string;
   };
+  /** SPEC §13: audit events not yet delivered to AUDIT_WEBHOOK_URL (migration 0009). */
+  audit_outbox: {
+    /** The audit row's id. */
+    id: number;
+    /** `connection:<id>` or `user:<email>`: events of one stream are delivered in id order. */
+    stream: string;
+    /** The exact JSON POSTed, signed as it is. */
+    body: string;
+    attempts: Generated<number>;
+    next_attempt_at: number;
+    claimed_until: number | null;
+    created_at: number;
+  };
   invalidations: {
     seq: Generated<number>;
     at: number;

@@ -51,7 +51,8 @@ export function sendRaw(port: number, req: RawRequest, timeoutMs = 15_000): Prom
       const received = Buffer.concat(chunks);
       const headEnd = received.indexOf('\r\n\r\n');
       if (headEnd < 0) return;
-      if (/\r\ncontent-type: text\/event-stream/i.test(received.subarray(0, headEnd).toString('latin1'))) finish();
+      if (/\r\ncontent-type: text\/event-stream/i.test(received.subarray(0, headEnd).toString('latin1')))
+        finish();
       else if (received.length > 64 * 1024) finish();
     });
     socket.on('end', finish);
