@@ -21,6 +21,7 @@ import { keyOf, type Listed, type ListKind, listEvery } from './lists.js';
 import type { ToolPermissions } from './permissions.js';
 import { Routes } from './routing.js';
 import { type SourceParts, SourceRunner } from './runner.js';
+import { sharedValidator } from './schema-validator.js';
 
 export interface GatewayParts extends Omit<SourceParts, 'byName'> {
   upstreams: readonly UpstreamDefinition[];
@@ -45,21 +46,31 @@ export class Gateway {
     this.sources = { ...parts, byName: this.byName };
   }
 
-  /** The MCP server one /mcp POST talks to. `streaming`: its answer is an SSE stream that can carry requests. */
+  /**
+   * The MCP server of one connection's caller (kept across its POSTs, see
+   * http/mcp/servers.ts). `streaming`: tool calls, prompts and reads may carry
+   * progress and requests to the client on their answer's stream.
+   */
   serverFor(caller: GatewayCaller, local: () => McpServer, streaming: boolean): Server {
     const server = new Server(GATEWAY_INFO, {
       capabilities: { tools: {}, resources: {}, prompts: {}, completions: {} },
+      jsonSchemaValidator: sharedValidator,
     });
-    const exchange = (extra: DownstreamExtra) => new Exchange(this, caller, extra, local, streaming);
+    // The built-in and library names are fixed for a caller's server: listed once, not per request.
+    const localNames = new Map<ListKind, Promise<Set<string>>>();
+    const exchange = (extra: DownstreamExtra, streams = false) =>
+      new Exchange(this, caller, extra, local, streams && streaming, localNames);
     server.setRequestHandler(ListToolsRequestSchema, (_r, extra) => exchange(extra).listTools());
-    server.setRequestHandler(CallToolRequestSchema, (r, extra) => exchange(extra).callTool(r.params));
+    server.setRequestHandler(CallToolRequestSchema, (r, extra) => exchange(extra, true).callTool(r.params));
     server.setRequestHandler(ListPromptsRequestSchema, (_r, extra) => exchange(extra).listPrompts());
-    server.setRequestHandler(GetPromptRequestSchema, (r, extra) => exchange(extra).getPrompt(r.params));
+    server.setRequestHandler(GetPromptRequestSchema, (r, extra) => exchange(extra, true).getPrompt(r.params));
     server.setRequestHandler(ListResourcesRequestSchema, (_r, extra) => exchange(extra).listResources());
     server.setRequestHandler(ListResourceTemplatesRequestSchema, (_r, extra) =>
       exchange(extra).listTemplates(),
     );
-    server.setRequestHandler(ReadResourceRequestSchema, (r, extra) => exchange(extra).readResource(r.params));
+    server.setRequestHandler(ReadResourceRequestSchema, (r, extra) =>
+      exchange(extra, true).readResource(r.params),
+    );
     server.setRequestHandler(CompleteRequestSchema, (r, extra) => exchange(extra).complete(r.params));
     return server;
   }
@@ -74,6 +85,7 @@ export class Gateway {
     const connectionId = caller.connection.id;
     const old = await this.parts.sessions.clientInitialized(connectionId, parsed.data.params);
     this.names.forget(connectionId);
+    this.parts.http.dropConnection(connectionId);
     this.parts.stdio.closeConnection(connectionId);
     for (const session of old) {
       const upstream = this.byName.get(session.upstream);
@@ -95,6 +107,7 @@ class Exchange {
     extra: DownstreamExtra,
     local: () => McpServer,
     streaming: boolean,
+    localNames: Map<ListKind, Promise<Set<string>>>,
   ) {
     this.upstreams = gateway.parts.upstreams;
     this.runner = new SourceRunner(gateway.sources, this.caller, extra, local, streaming);
@@ -104,6 +117,7 @@ class Exchange {
       gateway.naming,
       this.upstreams,
       this.caller.connection.id,
+      localNames,
     );
   }
 

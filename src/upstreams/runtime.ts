@@ -21,6 +21,8 @@ export interface McpRuntime {
   streaming: boolean;
   /** Each upstream's state for /readyz; null without upstreams. */
   report(): Promise<Record<string, UpstreamReport>> | null;
+  /** Something to end with the runtime (the connections' MCP servers). */
+  onClose(fn: () => void): void;
   close(): Promise<void>;
 }
 
@@ -37,6 +39,13 @@ export function openMcpRuntime(
     );
   }
   const relay = new Relay(s);
+  const closing: (() => void)[] = [];
+  const onClose = (fn: () => void) => {
+    closing.push(fn);
+  };
+  const closeAll = () => {
+    for (const fn of closing.splice(0)) fn();
+  };
   if (upstreams.length === 0) {
     return {
       relay,
@@ -44,7 +53,11 @@ export function openMcpRuntime(
       gateway: null,
       streaming: options.libraryTools,
       report: () => null,
-      close: async () => relay.close(),
+      onClose,
+      close: async () => {
+        closeAll();
+        relay.close();
+      },
     };
   }
   const idle = new Map(upstreams.map((u) => [u.name, u.kind === 'stdio' ? u.idleTimeoutMs : 0]));
@@ -52,11 +65,16 @@ export function openMcpRuntime(
   const stdio = new StdioUpstreams(s, keys, (name) => idle.get(name) ?? 0);
   const health = new UpstreamHealth(upstreams, (name) => stdio.count(name));
   const sessions = new SessionStore(s);
+  const http = new HttpUpstreams(keys, sessions);
+  // A revoked or regenerated connection's upstream clients are not kept.
+  s.cache.follow((kind, ref) => {
+    if (kind === 'connection') http.dropConnection(ref);
+  });
   const gateway = new Gateway({
     s,
     upstreams,
     sessions,
-    http: new HttpUpstreams(keys, sessions),
+    http,
     stdio,
     health,
     permissions: new ToolPermissions(s),
@@ -71,8 +89,11 @@ export function openMcpRuntime(
     gateway,
     streaming: true,
     report: () => health.report(),
+    onClose,
     close: async () => {
+      closeAll();
       relay.close();
+      http.close();
       await stdio.close();
     },
   };

@@ -1,12 +1,13 @@
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import express, { type NextFunction, type Request, type Response, Router } from 'express';
 import { callerOf, type McpCaller } from '../../services/caller.js';
 import type { Services } from '../../services/context.js';
 import type { McpRuntime } from '../../upstreams/runtime.js';
+import { sharedValidator } from '../../upstreams/schema-validator.js';
 import { toWaxsealError } from '../errors.js';
 import { requireBearer } from './bearer.js';
+import { ConnectionServers } from './servers.js';
 import { registerBuiltinTools } from './tools.js';
 
 /** What a library tool hook is given besides the server: who calls this request (SPEC §3). */
@@ -16,14 +17,6 @@ export interface ToolContext {
 
 /** A hook to add tools to each request's McpServer (library mode, SPEC §9). */
 export type RegisterTools = (server: McpServer, context: ToolContext) => void;
-
-/** Requests whose answer may need a stream: for progress and for requests to the client (issue #7). */
-const STREAMED_METHODS = new Set(['tools/call', 'prompts/get', 'resources/read']);
-
-function mayStream(body: unknown): boolean {
-  const messages = Array.isArray(body) ? body : [body];
-  return messages.some((m) => STREAMED_METHODS.has((m as { method?: unknown })?.method as string));
-}
 
 function isInitialize(body: unknown): boolean {
   return !Array.isArray(body) && (body as { method?: unknown })?.method === 'initialize';
@@ -36,16 +29,29 @@ const jsonRpcError = (code: number, message: string) => ({
 });
 
 /**
- * /mcp over stateless Streamable HTTP: every request gets a fresh server and
- * transport, so any instance can serve any request (SPEC §1 scale-out).
+ * /mcp over stateless Streamable HTTP: any instance can serve any request
+ * (SPEC §1 scale-out). Each connection's MCP server is built once and kept
+ * (servers.ts); its POSTs reach it through a ConnectionTransport.
  */
 export function mcpRouter(s: Services, extraTools: RegisterTools[] = [], runtime?: McpRuntime): Router {
   const localServer = (caller: McpCaller) => {
-    const server = new McpServer({ name: 'waxseal', version: '0.1.0' });
+    const server = new McpServer(
+      { name: 'waxseal', version: '0.1.0' },
+      { jsonSchemaValidator: sharedValidator },
+    );
     registerBuiltinTools(server);
     for (const register of extraTools) register(server, { caller });
     return server;
   };
+  const servers = new ConnectionServers(
+    (caller) =>
+      runtime?.gateway
+        ? runtime.gateway.serverFor(caller, () => localServer(caller), runtime.streaming)
+        : localServer(caller),
+    (transport, connectionId) => (runtime ? runtime.relay.wrap(transport, connectionId) : transport),
+    Boolean(runtime?.streaming),
+  );
+  runtime?.onClose(() => servers.close());
   const router = Router();
   router.all('/mcp', requireBearer(s));
   router.post(
@@ -68,20 +74,8 @@ export function mcpRouter(s: Services, extraTools: RegisterTools[] = [], runtime
         body = answered.rest;
         if (runtime.gateway && isInitialize(body)) await runtime.gateway.clientInitialized(caller, body);
       }
-      const streaming = Boolean(runtime?.streaming) && mayStream(body);
-      const server = runtime?.gateway
-        ? runtime.gateway.serverFor(caller, () => localServer(caller), streaming)
-        : localServer(caller);
-      const transport = new StreamableHTTPServerTransport({
-        sessionIdGenerator: undefined,
-        enableJsonResponse: !streaming,
-      });
-      res.on('close', () => {
-        void transport.close();
-        void server.close();
-      });
-      await server.connect(runtime ? runtime.relay.wrap(transport, caller.connection.id) : transport);
-      await transport.handleRequest(req, res, body);
+      const { transport } = await servers.for(caller);
+      transport.handle(req, res, body, (req as Request & { auth?: AuthInfo }).auth);
     },
     (err: unknown, _req: Request, res: Response, next: NextFunction) => {
       const known = toWaxsealError(err);
