@@ -9,7 +9,7 @@
  *        [--rounds N] [--connections N] [--scale N] [--samples N] [--profile DIR]
  *        [--compare DIR] [--write | --no-write]
  *
- * --compare DIR: B1 and B3 also measure Waxseal run from DIR (a copy of the tree
+ * --compare DIR: B1, B3, G1 and G2 also measure Waxseal run from DIR (a copy of the tree
  * before a change, or with a proposed one, with node_modules), alternating with
  * this one; its rows are named after the directory.
  */

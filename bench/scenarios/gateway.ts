@@ -10,7 +10,7 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { LATEST_PROTOCOL_VERSION } from '@modelcontextprotocol/sdk/types.js';
 import { EVERYTHING, startEverythingHttp, writeUpstreamsFile } from '../../test/helpers/upstreams.js';
 import { cpuMs, descendants } from '../children.js';
-import { type Bench, median, type Row } from '../context.js';
+import { type Bench, CURRENT, median, type Row } from '../context.js';
 import { fire, type LoadSpec, type Shot } from '../load.js';
 import { percentile } from '../report.js';
 import { MCP_HEADERS } from './mcp.js';
@@ -81,11 +81,12 @@ interface Subject {
 
 interface Pair {
   direct: Shot;
-  waxseal: Shot;
+  /** By Waxseal variant: this checkout, and the --compare one. */
+  waxseal: Record<string, Shot>;
 }
 
 /** Rounds of loaded and single-connection runs, direct and through Waxseal alternating who goes first. */
-async function rounds(b: Bench, direct: Subject, waxseal: Subject) {
+async function rounds(b: Bench, direct: Subject, waxseal: Record<string, Subject>) {
   const loaded: Pair[] = [];
   const alone: Pair[] = [];
   for (let r = 0; r < b.settings.rounds; r++) {
@@ -93,14 +94,14 @@ async function rounds(b: Bench, direct: Subject, waxseal: Subject) {
       [loadedConnections(b), loaded],
       [1, alone],
     ] as const) {
-      const pair = {} as Pair;
+      const pair = { waxseal: {} } as Pair;
       const runs = [
         async () => {
           pair.direct = await direct.run(connections);
         },
-        async () => {
-          pair.waxseal = await waxseal.run(connections);
-        },
+        ...Object.entries(waxseal).map(([variant, subject]) => async () => {
+          pair.waxseal[variant] = await subject.run(connections);
+        }),
       ];
       for (const run of r % 2 ? runs.reverse() : runs) await run();
       into.push(pair);
@@ -115,8 +116,23 @@ function rows(
   what: { waxseal: string; direct: string },
   measured: { loaded: Pair[]; alone: Pair[] },
 ): Row[] {
-  const { loaded, alone } = measured;
-  const m = (pairs: Pair[], pick: (p: Pair) => number) => median(pairs.map(pick));
+  return b.variants().flatMap((variant) => variantRows(id, b, what, measured, variant));
+}
+
+function variantRows(
+  id: string,
+  b: Bench,
+  what: { waxseal: string; direct: string },
+  measured: { loaded: Pair[]; alone: Pair[] },
+  variant: string,
+): Row[] {
+  const label = variant === CURRENT ? '' : ` (${variant})`;
+  const pick = (pairs: Pair[]) =>
+    pairs.map((p) => ({ direct: p.direct, waxseal: p.waxseal[variant] as Shot }));
+  const loaded = pick(measured.loaded);
+  const alone = pick(measured.alone);
+  type One = (typeof loaded)[number];
+  const m = (pairs: One[], get: (p: One) => number) => median(pairs.map(get));
   const ratio = m(loaded, (p) => p.waxseal.rps / p.direct.rps);
   const cpu = m(loaded, (p) => p.waxseal.cpuUs);
   const added = m(alone, (p) => p.waxseal.p50 - p.direct.p50);
@@ -125,7 +141,7 @@ function rows(
   return [
     {
       id,
-      what: `${what.waxseal}, ${n} connections`,
+      what: `${what.waxseal}, ${n} connections${label}`,
       p50: m(loaded, (p) => p.waxseal.p50),
       p99: m(loaded, (p) => p.waxseal.p99),
       rps: m(loaded, (p) => p.waxseal.rps),
@@ -144,7 +160,7 @@ function rows(
     },
     {
       id,
-      what: `the same, 1 connection`,
+      what: `the same, 1 connection${label}`,
       p50: m(alone, (p) => p.waxseal.p50),
       p99: m(alone, (p) => p.waxseal.p99),
       rps: m(alone, (p) => p.waxseal.rps),
@@ -165,8 +181,8 @@ function rows(
 }
 
 /** A signed-in, initialized MCP client of a Waxseal deployment, as autocannon's headers. */
-async function waxsealSession(b: Bench, name: string, env: Record<string, string>) {
-  const waxseal = await b.waxseal('sqlite', undefined, { name, env });
+async function waxsealSession(b: Bench, variant: string, name: string, env: Record<string, string>) {
+  const waxseal = await b.waxseal('sqlite', variant, { name, env });
   const [grant] = await waxseal.connect(1);
   const url = `${waxseal.instance.url}/mcp`;
   const headers = await initialize(url, { authorization: `Bearer ${grant?.accessToken as string}` });
@@ -180,7 +196,7 @@ export async function g1(b: Bench): Promise<Row[]> {
   const upstream = { cpuMs: () => cpuMs(everything.child.pid as number) };
   const directHeaders = await initialize(everything.url, {});
   await echoOnce(everything.url, directHeaders);
-  const { waxseal, headers } = await waxsealSession(b, 'g1', { UPSTREAM_MCP_URL: everything.url });
+  const subjects: Record<string, Subject> = {};
   const load = (url: string, server: { cpuMs(): number }, h: Record<string, string>, more = {}) => ({
     url,
     server,
@@ -191,20 +207,24 @@ export async function g1(b: Bench): Promise<Row[]> {
     expectStatus: 200,
     ...more,
   });
+  for (const variant of b.variants()) {
+    const { waxseal, headers } = await waxsealSession(b, variant, 'g1', { UPSTREAM_MCP_URL: everything.url });
+    subjects[variant] = {
+      what: variant,
+      run: (connections) =>
+        shoot(b, {
+          ...load(`${waxseal.instance.url}/mcp`, waxseal.instance, headers, { upstream }),
+          connections,
+        }),
+    };
+  }
   const measured = await rounds(
     b,
     {
       what: 'direct',
       run: (connections) => shoot(b, { ...load(everything.url, upstream, directHeaders), connections }),
     },
-    {
-      what: 'waxseal',
-      run: (connections) =>
-        shoot(b, {
-          ...load(`${waxseal.instance.url}/mcp`, waxseal.instance, headers, { upstream }),
-          connections,
-        }),
-    },
+    subjects,
   );
   return rows(
     'G1',
@@ -266,16 +286,15 @@ export async function g2(b: Bench): Promise<Row[]> {
   const config = writeUpstreamsFile({
     upstreams: { everything: { command: process.execPath, args: [EVERYTHING, 'stdio'] } },
   });
-  const { waxseal, headers } = await waxsealSession(b, 'g2', { WAXSEAL_CONFIG: config });
-  // The stdio server Waxseal started for this connection (after the first call).
-  const ours = descendants(waxseal.instance.pid);
-  if (ours.length === 0 && process.platform === 'linux') throw new Error('no stdio upstream process found');
-  const upstream = { cpuMs: () => ours.reduce((sum, pid) => sum + cpuMs(pid), 0) };
-  const measured = await rounds(
-    b,
-    { what: 'direct', run: (connections) => directStdio(b, client, directPid, connections) },
-    {
-      what: 'waxseal',
+  const subjects: Record<string, Subject> = {};
+  for (const variant of b.variants()) {
+    const { waxseal, headers } = await waxsealSession(b, variant, 'g2', { WAXSEAL_CONFIG: config });
+    // The stdio server Waxseal started for this connection (after the first call).
+    const ours = descendants(waxseal.instance.pid);
+    if (ours.length === 0 && process.platform === 'linux') throw new Error('no stdio upstream process found');
+    const upstream = { cpuMs: () => ours.reduce((sum, pid) => sum + cpuMs(pid), 0) };
+    subjects[variant] = {
+      what: variant,
       run: (connections) =>
         shoot(b, {
           url: `${waxseal.instance.url}/mcp`,
@@ -287,7 +306,12 @@ export async function g2(b: Bench): Promise<Row[]> {
           body: ECHO_CALL,
           expectStatus: 200,
         }),
-    },
+    };
+  }
+  const measured = await rounds(
+    b,
+    { what: 'direct', run: (connections) => directStdio(b, client, directPid, connections) },
+    subjects,
   );
   return rows(
     'G2',

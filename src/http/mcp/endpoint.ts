@@ -1,12 +1,13 @@
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import express, { type NextFunction, type Request, type Response, Router } from 'express';
+import { type NextFunction, type Request, type Response, Router } from 'express';
 import { callerOf, type McpCaller } from '../../services/caller.js';
 import type { Services } from '../../services/context.js';
 import type { McpRuntime } from '../../upstreams/runtime.js';
 import { sharedValidator } from '../../upstreams/schema-validator.js';
 import { toWaxsealError } from '../errors.js';
 import { requireBearer } from './bearer.js';
+import { mcpJson } from './json-body.js';
 import { ConnectionServers } from './servers.js';
 import { registerBuiltinTools } from './tools.js';
 
@@ -56,7 +57,7 @@ export function mcpRouter(s: Services, extraTools: RegisterTools[] = [], runtime
   router.all('/mcp', requireBearer(s));
   router.post(
     '/mcp',
-    express.json({ limit: '1mb' }),
+    mcpJson(1024 * 1024),
     async (req: Request, res: Response) => {
       const caller = callerOf((req as Request & { auth?: AuthInfo }).auth);
       let body: unknown = req.body;
