@@ -2,8 +2,12 @@ import { type Kysely, sql, type Transaction } from 'kysely';
 import type { Clock } from '../domain/clock.js';
 import type { Database } from './schema.js';
 
-/** What a cached lookup can be about: one token, one connection, or every connection of a user. */
-export type InvalidationKind = 'connection' | 'token' | 'user';
+/**
+ * What a cached lookup can be about: one token, one connection, every
+ * connection of a user, or what the gateway keeps of a connection's MCP client
+ * (its declared capabilities and its upstream sessions, upstreams/sessions.ts).
+ */
+export type InvalidationKind = 'connection' | 'token' | 'user' | 'mcp_client';
 export const CHANNEL = 'waxseal_invalidations';
 
 /**

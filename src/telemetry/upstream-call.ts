@@ -14,12 +14,22 @@ export interface UpstreamCall {
  * it is plain fetch. The URL is described by host and port only (a query could
  * hold a credential); headers and body never become attributes.
  */
-export function tracedFetch(call: UpstreamCall, url: string | URL, init: RequestInit): Promise<Response> {
-  if (!tracingOn()) return fetch(url, init);
-  return traceCall(call, url, init);
+export function tracedFetch(
+  call: UpstreamCall,
+  url: string | URL,
+  init: RequestInit,
+  send: (url: string | URL, init: RequestInit) => Promise<Response> = fetch,
+): Promise<Response> {
+  if (!tracingOn()) return send(url, init);
+  return traceCall(call, url, init, send);
 }
 
-async function traceCall(call: UpstreamCall, url: string | URL, init: RequestInit): Promise<Response> {
+async function traceCall(
+  call: UpstreamCall,
+  url: string | URL,
+  init: RequestInit,
+  send: (url: string | URL, init: RequestInit) => Promise<Response>,
+): Promise<Response> {
   const target = new URL(url);
   const method = (init.method ?? 'GET').toUpperCase();
   const { spanName, attributes } = describeMessage(
@@ -42,7 +52,7 @@ async function traceCall(call: UpstreamCall, url: string | URL, init: RequestIni
   const active = trace.setSpan(context.active(), span);
   propagation.inject(active, headers, { set: (carrier, key, value) => carrier.set(key, value) });
   try {
-    const res = await context.with(active, () => fetch(url, { ...init, headers }));
+    const res = await context.with(active, () => send(url, { ...init, headers }));
     span.setAttribute('http.response.status_code', res.status);
     if (res.status >= 400) {
       span.setAttribute('error.type', String(res.status));

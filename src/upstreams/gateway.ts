@@ -30,6 +30,7 @@ import { keyOf, type Listed, type ListKind, listEvery } from './lists.js';
 import type { ToolPermissions } from './permissions.js';
 import { Routes } from './routing.js';
 import { type SourceParts, SourceRunner } from './runner.js';
+import { sharedValidator } from './schema-validator.js';
 import { forwardedCapabilities } from './sessions.js';
 
 export interface GatewayParts extends Omit<SourceParts, 'byName'> {
@@ -57,7 +58,12 @@ export class Gateway {
     this.sources = { ...parts, byName: this.byName };
   }
 
-  /** The MCP server one /mcp POST talks to. `streaming`: its answer is an SSE stream that can carry requests. */
+  /**
+   * The MCP server of one connection's caller (kept across its POSTs, see
+   * http/mcp/servers.ts). `streaming`: tool calls, prompts and reads may carry
+   * progress and requests to the client on their answer's stream.
+   * `instructions`: the upstreams' merged, announced at initialize (SPEC §11).
+   */
   serverFor(
     caller: GatewayCaller,
     local: () => McpServer,
@@ -74,23 +80,29 @@ export class Gateway {
         completions: {},
         logging: {},
       },
+      jsonSchemaValidator: sharedValidator,
     });
-    const exchange = (extra: DownstreamExtra) => new Exchange(this, caller, extra, local, streaming);
+    // The built-in and library names are fixed for a caller's server: listed once, not per request.
+    const localNames = new Map<ListKind, Promise<Set<string>>>();
+    const exchange = (extra: DownstreamExtra, streams = false) =>
+      new Exchange(this, caller, extra, local, streams && streaming, localNames);
     server.setRequestHandler(ListToolsRequestSchema, (r, extra) =>
       exchange(extra).listTools(r.params?.cursor),
     );
-    server.setRequestHandler(CallToolRequestSchema, (r, extra) => exchange(extra).callTool(r.params));
+    server.setRequestHandler(CallToolRequestSchema, (r, extra) => exchange(extra, true).callTool(r.params));
     server.setRequestHandler(ListPromptsRequestSchema, (r, extra) =>
       exchange(extra).listPrompts(r.params?.cursor),
     );
-    server.setRequestHandler(GetPromptRequestSchema, (r, extra) => exchange(extra).getPrompt(r.params));
+    server.setRequestHandler(GetPromptRequestSchema, (r, extra) => exchange(extra, true).getPrompt(r.params));
     server.setRequestHandler(ListResourcesRequestSchema, (r, extra) =>
       exchange(extra).listResources(r.params?.cursor),
     );
     server.setRequestHandler(ListResourceTemplatesRequestSchema, (r, extra) =>
       exchange(extra).listTemplates(r.params?.cursor),
     );
-    server.setRequestHandler(ReadResourceRequestSchema, (r, extra) => exchange(extra).readResource(r.params));
+    server.setRequestHandler(ReadResourceRequestSchema, (r, extra) =>
+      exchange(extra, true).readResource(r.params),
+    );
     server.setRequestHandler(CompleteRequestSchema, (r, extra) => exchange(extra).complete(r.params));
     server.setRequestHandler(SubscribeRequestSchema, (r, extra) =>
       exchange(extra).subscription('resources/subscribe', r.params.uri),
@@ -112,6 +124,7 @@ export class Gateway {
     const connectionId = caller.connection.id;
     const old = await this.parts.sessions.clientInitialized(connectionId, parsed.data.params);
     this.names.forget(connectionId);
+    this.parts.http.dropConnection(connectionId);
     this.parts.stdio.closeConnection(connectionId);
     for (const session of old) {
       const upstream = this.byName.get(session.upstream);
@@ -185,6 +198,7 @@ class Exchange {
     extra: DownstreamExtra,
     local: () => McpServer,
     streaming: boolean,
+    localNames: Map<ListKind, Promise<Set<string>>>,
   ) {
     this.upstreams = gateway.parts.upstreams;
     this.runner = new SourceRunner(gateway.sources, this.caller, extra, local, streaming);
@@ -194,6 +208,7 @@ class Exchange {
       gateway.naming,
       this.upstreams,
       this.caller.connection.id,
+      localNames,
     );
   }
 

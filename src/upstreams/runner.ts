@@ -111,6 +111,7 @@ export class SourceRunner {
           return result;
         } catch (err) {
           if (attempt > 0 || !lease.resumed || !isSessionGone(err)) throw err;
+          lease.discard?.();
           await sessions.forget(this.caller.connection.id, source, lease.resumed);
         } finally {
           // A stopped request's cancellation notice is on its way: let it reach the upstream.

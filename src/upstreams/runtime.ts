@@ -2,7 +2,6 @@ import type { JSONRPCNotification } from '@modelcontextprotocol/sdk/types.js';
 import { ConfigError } from '../config.js';
 import type { Services } from '../services/context.js';
 import { UpstreamKeys } from './bound-keys.js';
-import { InFlight } from './cancellation.js';
 import { ClientStreams } from './client-streams.js';
 import type { UpstreamDefinition } from './config.js';
 import { Gateway } from './gateway.js';
@@ -15,9 +14,6 @@ import { StdioUpstreams } from './stdio-upstream.js';
 import { openStreamBus, type StreamBus } from './stream-bus.js';
 import { STREAMED_NOTIFICATIONS, UpstreamStreams } from './upstream-streams.js';
 
-/** What the stream bus carries to say "a new upstream session": the topic says it all. */
-const SESSION_OPENED = { jsonrpc: '2.0', method: 'notifications/waxseal/session' } as const;
-
 /** What /mcp and /readyz need of gateway and library mode; one per server. */
 export interface McpRuntime {
   relay: Relay;
@@ -26,8 +22,6 @@ export interface McpRuntime {
   bus: StreamBus;
   /** Ends every client stream; the first step of shutdown, so the HTTP server can close. */
   closeStreams(): void;
-  /** The requests being answered here, so a cancellation POSTed on its own finds its request. */
-  inFlight: InFlight;
   /** The configured upstreams (POST /introspect authenticates them by their own secrets). */
   upstreams: readonly UpstreamDefinition[];
   /** Null without upstreams: /mcp then serves the built-in and library tools directly. */
@@ -36,6 +30,8 @@ export interface McpRuntime {
   streaming: boolean;
   /** Each upstream's state for /readyz; null without upstreams. */
   report(): Promise<Record<string, UpstreamReport>> | null;
+  /** Something to end with the runtime (the connections' MCP servers). */
+  onClose(fn: () => void): void;
   close(): Promise<void>;
 }
 
@@ -52,11 +48,16 @@ export function openMcpRuntime(
     );
   }
   const relay = new Relay(s);
+  const closing: (() => void)[] = [];
+  const onClose = (fn: () => void) => {
+    closing.push(fn);
+  };
+  const closeAll = () => {
+    for (const fn of closing.splice(0)) fn();
+  };
   const streams = openClientStreams(s);
   const bus = openStreamBus(s);
   bus.on('stream', (connectionId, message) => streams.deliver(connectionId, message));
-  const inFlight = new InFlight();
-  bus.on('cancel', (connectionId, message) => inFlight.cancel(connectionId, message));
   const closeStreams = () => streams.closeAll();
   if (upstreams.length === 0) {
     return {
@@ -64,13 +65,14 @@ export function openMcpRuntime(
       streams,
       bus,
       closeStreams,
-      inFlight,
       upstreams,
       gateway: null,
       streaming: options.libraryTools,
       report: () => null,
+      onClose,
       close: async () => {
         closeStreams();
+        closeAll();
         relay.close();
         await bus.stop();
       },
@@ -88,6 +90,7 @@ export function openMcpRuntime(
   const stdio = new StdioUpstreams(s, keys, (name) => idle.get(name) ?? 0, notify);
   const health = new UpstreamHealth(upstreams, (name) => stdio.count(name));
   const sessions = new SessionStore(s);
+  const http = new HttpUpstreams(keys, sessions);
   const listeners = new UpstreamStreams({
     s,
     keys,
@@ -97,19 +100,17 @@ export function openMcpRuntime(
   });
   streams.onHeld = (connectionId) => void listeners.follow(connectionId).catch(() => undefined);
   streams.onReleased = (connectionId) => listeners.unfollow(connectionId);
-  sessions.onSaved = (connectionId) => {
-    void bus.publish('session', connectionId, SESSION_OPENED).catch(() => undefined);
-  };
-  bus.on('session', (connectionId) => {
-    if (!streams.holds(connectionId)) return false;
-    void listeners.follow(connectionId).catch(() => undefined);
-    return true;
+  s.cache.follow((kind, ref) => {
+    // A revoked or regenerated connection's upstream clients are not kept.
+    if (kind === 'connection') http.dropConnection(ref);
+    // A new or forgotten upstream session (on any instance): the holder of the client's stream follows it.
+    if (kind === 'mcp_client' && streams.holds(ref)) void listeners.follow(ref).catch(() => undefined);
   });
   const gateway = new Gateway({
     s,
     upstreams,
     sessions,
-    http: new HttpUpstreams(keys, sessions),
+    http,
     stdio,
     health,
     permissions: new ToolPermissions(s),
@@ -124,15 +125,17 @@ export function openMcpRuntime(
     streams,
     bus,
     closeStreams,
-    inFlight,
     upstreams,
     gateway,
     streaming: true,
     report: () => health.report(),
+    onClose,
     close: async () => {
       closeStreams();
       listeners.close();
+      closeAll();
       relay.close();
+      http.close();
       await bus.stop();
       await stdio.close();
     },
@@ -153,6 +156,6 @@ function openClientStreams(s: Services): ClientStreams {
         : undefined,
   });
   // Every eviction (own commits, the PostgreSQL listener, SQLite's data_version) re-checks the streams it concerns.
-  s.cache.observe((kind, ref) => streams.recheck(kind, ref));
+  s.cache.follow((kind, ref) => streams.recheck(kind, ref));
   return streams;
 }

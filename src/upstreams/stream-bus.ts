@@ -32,11 +32,9 @@ export interface StreamBus {
 
 /**
  * `stream`: a message for the connection's client stream; `cancel`: a client's
- * notifications/cancelled for a request in flight somewhere; `session`: an
- * upstream session was opened for the connection (whoever holds its stream
- * starts listening to it).
+ * notifications/cancelled for a request in flight somewhere.
  */
-export type Topic = 'stream' | 'cancel' | 'session';
+export type Topic = 'stream' | 'cancel';
 export type Handler = (connectionId: string, message: JSONRPCMessage) => boolean;
 
 export const STREAM_CHANNEL = 'waxseal_streams';
