@@ -36,6 +36,96 @@ const agents = {
 
 const NULL_BODY = new Set([101, 103, 204, 205, 304]);
 
+/** The end of an SSE event. */
+const EVENT_END = /\r?\n\r?\n/;
+
+/**
+ * An SSE answer to a POST that is nothing but the final JSON-RPC response (a
+ * tool call without progress, the common case) is handed to the SDK as that
+ * JSON, sparing a text decoder and an event parser in web streams per call;
+ * the SDK's JSON and SSE paths deliver the same messages. Anything else first
+ * (progress, a request to the client, a priming event with an id) makes it a
+ * stream after all, starting with the bytes already read.
+ */
+function answerOrStream(
+  res: http.IncomingMessage,
+  meta: ResponseInit,
+  resolve: (r: Response) => void,
+  peek: boolean,
+): void {
+  const chunks: Buffer[] = [];
+  let text = '';
+  let settled = false;
+  // An error after the answer (the rest is drained) concerns nobody; before it, the stream carries it.
+  res.on('error', () => {
+    if (!settled) stream();
+  });
+  const stream = () => {
+    settled = true;
+    res.off('data', onData);
+    res.off('end', onEnd);
+    res.pause();
+    const body = Readable.from(
+      (async function* () {
+        for (const c of chunks) yield c;
+        for await (const c of res) yield c as Buffer;
+      })(),
+    );
+    resolve(new Response(Readable.toWeb(body) as ReadableStream<Uint8Array>, meta));
+  };
+  let seen = 0;
+  const onData = (chunk: Buffer) => {
+    chunks.push(chunk);
+    text += chunk.toString('utf8');
+    for (;;) {
+      const end = EVENT_END.exec(text.slice(seen));
+      if (!end) return;
+      const event = text.slice(seen, seen + end.index);
+      seen += end.index + end[0].length;
+      const only = singleResponse(event);
+      // A priming event (an id, no data) only matters if the stream breaks before the answer.
+      if (only === '') continue;
+      if (only === null) return stream();
+      settled = true;
+      res.off('data', onData);
+      res.off('end', onEnd);
+      res.resume();
+      const headers = new Headers(meta.headers);
+      headers.set('content-type', 'application/json');
+      resolve(new Response(only, { ...meta, headers }));
+      return;
+    }
+  };
+  const onEnd = () => {
+    if (!settled) stream();
+  };
+  if (!peek) return stream();
+  res.on('data', onData);
+  res.once('end', onEnd);
+}
+
+/**
+ * The data of one SSE event if it is a message event holding a JSON-RPC
+ * response; '' for an event without data (a priming event); else null.
+ */
+function singleResponse(event: string): string | null {
+  let data = '';
+  let lines = 0;
+  for (const line of event.split(/\r?\n/)) {
+    if (line.startsWith('data:')) {
+      data += (lines++ > 0 ? '\n' : '') + line.slice(line[5] === ' ' ? 6 : 5);
+    } else if (line.startsWith('event:') && line.slice(6).trim() !== 'message') return null;
+    else if (line.startsWith('retry:')) return null;
+  }
+  if (data === '') return '';
+  try {
+    const m = JSON.parse(data) as Record<string, unknown>;
+    return m && !Array.isArray(m) && !('method' in m) && ('result' in m || 'error' in m) ? data : null;
+  } catch {
+    return null;
+  }
+}
+
 /**
  * `fetch` for what the SDK's client transport sends (a string body or none),
  * over node:http with keep-alive (issue 13). Node's fetch streams every body
@@ -95,7 +185,7 @@ export function nodeFetch(input: string | URL, init: RequestInit = {}): Promise<
         return;
       }
       res.once('close', done);
-      resolve(new Response(Readable.toWeb(res) as ReadableStream<Uint8Array>, meta));
+      answerOrStream(res, meta, resolve, (init.method ?? 'GET') === 'POST');
     });
     req.end(body ?? undefined);
   });
