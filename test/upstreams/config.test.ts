@@ -42,6 +42,8 @@ describe('SPEC §9 configuration: UPSTREAM_MCP_URL, WAXSEAL_CONFIG, INTROSPECTIO
       credentialHeader: 'Authorization',
       timeoutMs: 5000,
       tools: { delete_repo: ['owner'], '*': ['owner', 'admin', 'member'] },
+      prompts: {},
+      resources: {},
     });
     assert.equal(files?.kind, 'stdio');
     assert.equal(files?.kind === 'stdio' && files.credentialEnv, 'WAXSEAL_API_KEY');

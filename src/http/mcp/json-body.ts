@@ -1,3 +1,4 @@
+import { AsyncResource } from 'node:async_hooks';
 import { isJsonContentType } from '@modelcontextprotocol/sdk/shared/mediaType.js';
 import express, { type NextFunction, type Request, type Response } from 'express';
 
@@ -27,6 +28,9 @@ export function mcpJson(limit: number) {
       req.resume();
       return next(bodyError(413, 'entity.too.large', 'request entity too large'));
     }
+    // The body's events run outside the request's async context: what follows (the
+    // request's trace span, SPEC §13) must run inside it, as with body-parser.
+    const done = AsyncResource.bind(next);
     const chunks: Buffer[] = [];
     let length = 0;
     let failed = false;
@@ -35,7 +39,7 @@ export function mcpJson(limit: number) {
       length += chunk.length;
       if (length > limit) {
         failed = true;
-        next(bodyError(413, 'entity.too.large', 'request entity too large'));
+        done(bodyError(413, 'entity.too.large', 'request entity too large'));
         return;
       }
       chunks.push(chunk);
@@ -43,7 +47,7 @@ export function mcpJson(limit: number) {
     req.once('error', () => {
       if (failed) return;
       failed = true;
-      next(bodyError(400, 'request.aborted', 'request aborted'));
+      done(bodyError(400, 'request.aborted', 'request aborted'));
     });
     req.once('end', () => {
       if (failed) return;
@@ -52,17 +56,17 @@ export function mcpJson(limit: number) {
       const first = /\S/.exec(text)?.[0];
       if (first === undefined) {
         req.body = {};
-        return next();
+        return done();
       }
       if (first !== '{' && first !== '[') {
-        return next(bodyError(400, 'entity.parse.failed', 'Unexpected token'));
+        return done(bodyError(400, 'entity.parse.failed', 'Unexpected token'));
       }
       try {
         req.body = JSON.parse(text);
       } catch (err) {
-        return next(bodyError(400, 'entity.parse.failed', (err as Error).message));
+        return done(bodyError(400, 'entity.parse.failed', (err as Error).message));
       }
-      next();
+      done();
     });
   };
 }
