@@ -99,7 +99,10 @@ function answerOrStream(
   const onEnd = () => {
     if (!settled) stream();
   };
-  if (!peek) return stream();
+  if (!peek) {
+    stream();
+    return;
+  }
   res.on('data', onData);
   res.once('end', onEnd);
 }
