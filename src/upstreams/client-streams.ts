@@ -23,6 +23,8 @@ export interface StreamSink {
   /** Bytes written but not yet taken by the client's socket. */
   readonly bufferedBytes: number;
   end(): void;
+  /** Drops the connection and what is still buffered for it (a client that does not read). */
+  destroy(): void;
 }
 
 /** What a stream was opened with: enough to check again that it may stay open. */
@@ -191,7 +193,10 @@ export class ClientStreams {
     if (reason !== 'client closed') {
       this.o.log.info({ connectionId: stream.owner.connectionId, reason }, 'client stream closed');
     }
-    stream.sink.end();
+    // end() would queue the stream's last bytes behind the unread ones: for a client that does
+    // not read, the buffer and its socket would stay for as long as its TCP connection lives.
+    if (reason === 'not reading') stream.sink.destroy();
+    else stream.sink.end();
   }
 
   private tick(): void {

@@ -63,6 +63,20 @@ class Handlers {
   }
 }
 
+/** Runs tasks one after another per key (each starts when the one before has settled). */
+class Queues {
+  private readonly tails = new Map<string, Promise<void>>();
+  run(key: string, task: () => Promise<void>): Promise<void> {
+    const next = (this.tails.get(key) ?? Promise.resolve()).then(task, task);
+    const tail = next.catch(() => undefined);
+    this.tails.set(key, tail);
+    void tail.then(() => {
+      if (this.tails.get(key) === tail) this.tails.delete(key);
+    });
+    return next;
+  }
+}
+
 export function openStreamBus(s: Services): StreamBus {
   if (s.store.dialect === 'sqlite') {
     const handlers = new Handlers();
@@ -84,6 +98,8 @@ class PostgresStreamBus implements StreamBus {
   private retry: NodeJS.Timeout | null = null;
   private lastPurge = 0;
   private readonly ready: Promise<void>;
+  private readonly sending = new Queues();
+  private readonly receiving = new Queues();
 
   constructor(private readonly s: Services) {
     this.ready = this.connect();
@@ -95,6 +111,12 @@ class PostgresStreamBus implements StreamBus {
 
   async publish(topic: Topic, connectionId: string, message: JSONRPCMessage): Promise<void> {
     if (this.handlers.run(topic, connectionId, message)) return;
+    // One at a time per connection: NOTIFYs are delivered in commit order, and
+    // concurrent sends on the pool's connections would commit in any order.
+    await this.sending.run(connectionId, () => this.send(topic, connectionId, message));
+  }
+
+  private async send(topic: Topic, connectionId: string, message: JSONRPCMessage): Promise<void> {
     const inline = JSON.stringify({ t: topic, c: connectionId, m: message } satisfies Envelope);
     if (Buffer.byteLength(inline) <= INLINE_MAX_BYTES) {
       await sql`select pg_notify(${STREAM_CHANNEL}, ${inline})`.execute(this.s.store.db);
@@ -167,9 +189,11 @@ class PostgresStreamBus implements StreamBus {
     c.on('end', () => lost('connection ended'));
     c.on('notification', (msg) => {
       if (msg.channel === STREAM_CHANNEL && msg.payload) {
-        this.receive(msg.payload).catch((err) =>
-          this.s.log.warn({ err: String(err) }, 'a stream message could not be delivered'),
-        );
+        // In arrival order: a large message (read from the table) must not be overtaken by the next.
+        const payload = msg.payload;
+        void this.receiving
+          .run('', () => this.receive(payload))
+          .catch((err) => this.s.log.warn({ err: String(err) }, 'a stream message could not be delivered'));
       }
     });
     try {

@@ -8,6 +8,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import type { FetchLike } from '@modelcontextprotocol/sdk/shared/transport.js';
 import {
   type CreateMessageRequest,
   CreateMessageRequestSchema,
@@ -180,9 +181,13 @@ export async function signedInClient(
   server: Pick<TestServer, 'base'> & Partial<TestServer>,
   user: { email: string; password: string },
   clientName = 'Gateway Test Client',
+  /** The transport's own fetch (e.g. to send its GET stream and its POSTs to different instances). */
+  options: { fetch?: FetchLike } = {},
 ): Promise<{ client: Client; provider: TestOAuthProvider; asked: Asked }> {
   const provider = new TestOAuthProvider(server as TestServer, user, clientName);
   const url = new URL('/mcp', server.base);
+  const transport = () =>
+    new StreamableHTTPClientTransport(url, { authProvider: provider, fetch: options.fetch });
   const asked: Asked = { sampling: [], elicitation: [] };
   const make = () => {
     const client = new Client(
@@ -205,14 +210,14 @@ export async function signedInClient(
   };
   const first = make();
   try {
-    await first.connect(new StreamableHTTPClientTransport(url, { authProvider: provider }));
+    await first.connect(transport());
     return { client: first, provider, asked };
   } catch (err) {
     if (!(err instanceof UnauthorizedError) || !provider.lastCode) throw err;
   }
-  await new StreamableHTTPClientTransport(url, { authProvider: provider }).finishAuth(provider.lastCode);
+  await transport().finishAuth(provider.lastCode);
   const client = make();
-  await client.connect(new StreamableHTTPClientTransport(url, { authProvider: provider }));
+  await client.connect(transport());
   return { client, provider, asked };
 }
 

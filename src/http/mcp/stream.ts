@@ -49,6 +49,7 @@ export function clientStream(s: Services, streams: ClientStreams) {
           return res.writableLength;
         },
         end: () => res.end(),
+        destroy: () => res.destroy(),
       },
     );
     res.on('close', done);
