@@ -34,6 +34,14 @@ export interface Config {
   oidc?: OidcSettings;
   /** SPEC §10 LOCAL_SIGNIN: false means only the IdP signs people in (the CLI still works). */
   localSignin: boolean;
+  /** OIDC_ROLE_MAP and OIDC_DEFAULT_ROLE, also read by SCIM groups (which need no OIDC_ISSUER). */
+  groupRoles: GroupRoles;
+}
+
+/** How the IdP's groups give a role (SPEC §10 roles): IdP sign-in and SCIM groups alike. */
+export interface GroupRoles {
+  roleMap: Array<{ group: string; role: Role }>;
+  defaultRole: RoleOrNone;
 }
 
 export type RoleOrNone = Role | 'none';
@@ -295,6 +303,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     upstreamsFile: e.WAXSEAL_CONFIG,
     introspectionSecret: e.INTROSPECTION_SECRET,
     localSignin: e.LOCAL_SIGNIN === 'on',
+    groupRoles: {
+      roleMap: parseRoleMap(e.OIDC_ROLE_MAP ?? '') as Array<{ group: string; role: Role }>,
+      defaultRole: e.OIDC_DEFAULT_ROLE,
+    },
     oidc:
       e.OIDC_ISSUER && e.OIDC_CLIENT_ID && e.OIDC_CLIENT_SECRET
         ? {
