@@ -41,7 +41,7 @@ export function registerScimTokens(program: Command): void {
   tokens
     .command('revoke')
     .description('revoke a SCIM token: from the next request on it gets 401')
-    .argument('<id-or-name>', 'the id or name of the token')
+    .argument('<id-or-name>', 'SCIM token id or name')
     .action(async (idOrName: string) => {
       const t = await withServices((s) => revokeScimToken(s, idOrName, 'CLI'));
       console.log(`revoked SCIM token ${t.name} (id ${t.id})`);

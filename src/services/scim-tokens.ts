@@ -1,8 +1,8 @@
 import { MINUTE } from '../domain/clock.js';
 import { BadInput, Conflict, NotFound } from '../domain/errors.js';
-import { newToken, sha256, TOKEN_PREFIX } from '../domain/secrets.js';
+import { base62, newToken, sha256, TOKEN_PREFIX } from '../domain/secrets.js';
 import { audit } from './audit.js';
-import { newId, type Services } from './context.js';
+import type { Services } from './context.js';
 
 /** A SCIM bearer token as `waxseal scim-token list` shows it: never the token itself. */
 export interface ScimToken {
@@ -34,7 +34,8 @@ export async function createScimToken(
   actor: string,
 ): Promise<{ token: string; id: string; name: string }> {
   const token = newToken(TOKEN_PREFIX.scim, s.random);
-  const id = newId(s.random);
+  // Letters and digits only: an id is a CLI argument, and one starting with '-' would read as an option.
+  const id = base62(s.random(12));
   const at = s.clock.now();
   const name = checkName(nameInput ?? `scim-${new Date(at).toISOString().slice(0, 10)}-${id.slice(0, 4)}`);
   await s.store.transact(async (tx) => {
