@@ -215,7 +215,14 @@ export function scimRouter(s: Services): Router {
     res.status(204).end();
   });
 
-  router.use((req, _res, next) => next(noSuchResource(`No SCIM endpoint ${req.method} ${req.path}`)));
+  router.use((req, _res, next) => {
+    try {
+      decodeURIComponent(req.path);
+    } catch (err) {
+      return next(err); // a malformed percent-escape: 400, as under the routes with parameters
+    }
+    next(noSuchResource(`No SCIM endpoint ${req.method} ${req.path}`));
+  });
   router.use(scimErrorRenderer(s));
   return router;
 }
