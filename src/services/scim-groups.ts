@@ -147,6 +147,8 @@ async function setMembers(tx: Tx, groupId: string, before: string[], after: stri
     await tx
       .insertInto('scim_group_members')
       .values(added.map((user_id) => ({ group_id: groupId, user_id })))
+      // Two IdP requests adding the same member at once both succeed.
+      .onConflict((oc) => oc.doNothing())
       .execute();
   }
   return [...removed, ...added];

@@ -145,6 +145,16 @@ export function isUnavailable(err: unknown): boolean {
   );
 }
 
+/**
+ * A unique or primary-key constraint refused a write: two requests created the
+ * same thing at once (PostgreSQL 23505; SQLite serialises writers, but says
+ * SQLITE_CONSTRAINT_UNIQUE / _PRIMARYKEY the same way).
+ */
+export function isUniqueViolation(err: unknown): boolean {
+  const code = (err as { code?: string })?.code ?? '';
+  return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
+}
+
 class Migrations implements MigrationProvider {
   constructor(private readonly dialect: Dialect) {}
   async getMigrations(): Promise<Record<string, Migration>> {

@@ -276,6 +276,17 @@ for (const kind of ['sqlite', 'postgres'] as const) {
       assert.equal(plain.body.displayName, 'JSON');
     });
 
+    test('the same userName created five times at once: one 201, the rest 409 uniqueness', {
+      skip,
+    }, async () => {
+      const all = await Promise.all(
+        Array.from({ length: 5 }, () => scim.post('/Users', oktaCreate('race@example.com'))),
+      );
+      assert.deepEqual(all.map((r) => r.status).sort(), [201, 409, 409, 409, 409]);
+      for (const r of all.filter((x) => x.status === 409)) assertScimError(r, 409, 'uniqueness');
+      assert.equal((await scim.get(filterFor('userName eq "race@example.com"'))).body.totalResults, 1);
+    });
+
     test('startIndex (1-based) and count page the list; ListResponse says where it is', {
       skip,
     }, async () => {

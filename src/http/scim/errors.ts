@@ -1,7 +1,8 @@
 import type { NextFunction, Request, Response } from 'express';
 import { BadInput } from '../../domain/errors.js';
-import { ScimError, type ScimType } from '../../domain/scim-errors.js';
+import { ScimError, type ScimType, uniqueness } from '../../domain/scim-errors.js';
 import type { Services } from '../../services/context.js';
+import { isUniqueViolation } from '../../store/db.js';
 import { toWaxsealError } from '../errors.js';
 import { URN } from './resources.js';
 
@@ -35,7 +36,10 @@ export function scimErrorRenderer(s: Services) {
     const known =
       err instanceof URIError
         ? new BadInput('The request path has a malformed percent-escape')
-        : toWaxsealError(err);
+        : isUniqueViolation(err)
+          ? // Two requests made the same userName, displayName or membership at once: the loser hears so.
+            uniqueness('That resource was just created by another request')
+          : toWaxsealError(err);
     if (!known) s.log.error({ err, path: req.path }, 'unhandled error');
     const status = known?.status ?? 500;
     const scimType = known ? scimTypeOf(known, err) : undefined;
