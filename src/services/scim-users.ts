@@ -154,18 +154,47 @@ function startingRole(s: Services): Role | 'none' {
  * not map to `none` (OIDC_DEFAULT_ROLE=none). Disable and Enable are the
  * services' own, so a deactivation revokes every connection and ends every
  * session in this transaction; the last owner refuses with 409.
+ *
+ * `explicit` is a create, PUT or PATCH of the user (the IdP states `active`);
+ * otherwise a group change. A group change enables only a user Waxseal itself
+ * held disabled for want of a role, never one an owner disabled.
  */
-async function settleStatus(s: Services, tx: Tx, userId: string): Promise<void> {
+async function settleStatus(s: Services, tx: Tx, userId: string, explicit: boolean): Promise<void> {
   const row = await tx
     .selectFrom('users')
     .leftJoin('scim_users', 'scim_users.user_id', 'users.id')
-    .select(['users.email', 'users.status', 'scim_users.active'])
+    .select(['users.email', 'users.status', 'scim_users.active', 'scim_users.held_no_role'])
     .where('users.id', '=', userId)
     .executeTakeFirstOrThrow();
-  const wanted = (row.active ?? 1) === 1 && (await groupRole(s, tx, userId)) !== 'none';
+  const active = (row.active ?? 1) === 1;
+  const noRole = (await groupRole(s, tx, userId)) === 'none';
+  const hold = async (held: boolean) => {
+    if ((row.held_no_role ?? 0) === (held ? 1 : 0)) return;
+    const value = held ? 1 : 0;
+    await tx
+      .insertInto('scim_users')
+      .values({
+        user_id: userId,
+        external_id: null,
+        active: 1,
+        attributes: '{}',
+        held_no_role: value,
+        updated_at: s.clock.now(),
+      })
+      .onConflict((oc) => oc.column('user_id').doUpdateSet({ held_no_role: value }))
+      .execute();
+  };
   try {
-    if (wanted && row.status !== 'active') await enableUserIn(s, tx, row.email, SCIM_ACTOR);
-    if (!wanted && row.status === 'active') await disableUserIn(s, tx, row.email, SCIM_ACTOR);
+    if (active && !noRole) {
+      if (row.status !== 'active' && (explicit || row.held_no_role === 1)) {
+        await enableUserIn(s, tx, row.email, SCIM_ACTOR);
+      }
+      if (row.status === 'active' || explicit || row.held_no_role === 1) await hold(false);
+      return;
+    }
+    if (row.status === 'active') await disableUserIn(s, tx, row.email, SCIM_ACTOR);
+    // Held for want of a role only when that is the one reason (the IdP wants them active).
+    if (row.status === 'active' || explicit) await hold(active && noRole);
   } catch (err) {
     throw lastOwner(err);
   }
@@ -198,7 +227,7 @@ export async function recomputeRoles(s: Services, tx: Tx, userIds: Iterable<stri
         throw lastOwner(err);
       }
     }
-    await settleStatus(s, tx, userId);
+    await settleStatus(s, tx, userId, false);
   }
 }
 
@@ -258,7 +287,7 @@ export async function createScimUser(s: Services, input: ScimUserInput): Promise
       await audit(tx, at, SCIM_ACTOR, 'user.created', null, { email, role, source: 'scim' });
     }
     await writeScimRow(tx, id, { ...input, userName: email }, at);
-    await settleStatus(s, tx, id);
+    await settleStatus(s, tx, id, true);
     return load(tx, id);
   });
 }
@@ -284,7 +313,7 @@ export async function updateScimUser(
       await audit(tx, at, SCIM_ACTOR, 'user.email_changed', null, { from: current.userName, to: email });
     }
     await writeScimRow(tx, id, { ...next, userName: email }, at);
-    await settleStatus(s, tx, id);
+    await settleStatus(s, tx, id, true);
     return load(tx, id);
   });
 }

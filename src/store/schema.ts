@@ -60,6 +60,8 @@ export interface Database {
     active: number;
     /** JSON: name, displayName, emails, … as the IdP last sent them. */
     attributes: string;
+    /** 1 while the user is disabled only because no group gives a role (OIDC_DEFAULT_ROLE=none). */
+    held_no_role: Generated<number>;
     updated_at: number;
   };
   /** SPEC §10 SCIM: the IdP's groups; displayName maps to a role through OIDC_ROLE_MAP. */

@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { disableUser } from '../../src/services/users.js';
 import {
   addUser,
   Browser,
@@ -203,6 +204,17 @@ for (const kind of ['sqlite', 'postgres'] as const) {
       });
       assert.deepEqual(emptied.body.members, []);
       assert.equal(await roleOnApi(dashboard), 'member', 'no mapped group: OIDC_DEFAULT_ROLE');
+    });
+
+    test("a group change does not undo an owner's Disable", { skip }, async () => {
+      await addUser(server, 'benched@example.com', 'member');
+      await disableUser(server.services, 'benched@example.com', 'owner@example.com');
+      const id = (await scim.userId('benched@example.com')) as string;
+      const group = await scim.post('/Groups', { ...entraGroup('waxseal-admins'), members: [{ value: id }] });
+      assert.equal(group.status, 201);
+      const user = await scim.get(`/Users/${id}`);
+      assert.equal(user.body.active, false, 'still disabled');
+      assert.equal((await scim.delete(`/Groups/${group.body.id}`)).status, 204);
     });
 
     test('the last owner cannot be demoted through a group (409), and nothing of that change is kept', {

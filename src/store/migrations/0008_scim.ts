@@ -7,7 +7,9 @@ import type { Dialect } from '../schema.js';
  *   as SHA-256 only, revoked (never deleted) so `list` shows their history;
  * - scim_users: what the IdP says of a user beyond the users row: its
  *   externalId, whether it wants the user active (RFC 7643 §4.1.1 `active`),
- *   and the attributes Waxseal keeps to echo back (name, displayName, emails);
+ *   the attributes Waxseal keeps to echo back (name, displayName, emails), and
+ *   whether Waxseal holds the user disabled only because no group gives a role
+ *   (OIDC_DEFAULT_ROLE=none), so that a group giving one enables them again;
  * - scim_groups / scim_group_members: the IdP's groups, whose displayName maps
  *   to a role through OIDC_ROLE_MAP.
  */
@@ -31,6 +33,7 @@ export function scim(_dialect: Dialect) {
         .addColumn('external_id', 'text')
         .addColumn('active', 'integer', (c) => c.notNull().defaultTo(1))
         .addColumn('attributes', 'text', (c) => c.notNull().defaultTo('{}'))
+        .addColumn('held_no_role', 'integer', (c) => c.notNull().defaultTo(0))
         .addColumn('updated_at', time, (c) => c.notNull())
         .execute();
       await db.schema
