@@ -1,7 +1,8 @@
 import { invalidValue, noSuchResource, uniqueness } from '../domain/scim-errors.js';
 import type { Tx } from '../store/invalidations.js';
 import { newId, type Services } from './context.js';
-import { existingUserIds, lowerEquals, type Page, recomputeRoles } from './scim-users.js';
+import { existingUserIds, lowerEquals, recomputeRoles } from './scim-roles.js';
+import type { Page } from './scim-users.js';
 
 /** A SCIM Group (RFC 7643 §4.2): its displayName maps to a role through OIDC_ROLE_MAP (SPEC §10). */
 export interface ScimGroup {
