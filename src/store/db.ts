@@ -155,6 +155,12 @@ export function isUniqueViolation(err: unknown): boolean {
   return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
 }
 
+/** PostgreSQL gave up one of two transactions waiting on each other (deadlock, serialization): try again. */
+export function isRetryable(err: unknown): boolean {
+  const code = (err as { code?: string })?.code ?? '';
+  return code === '40P01' || code === '40001';
+}
+
 class Migrations implements MigrationProvider {
   constructor(private readonly dialect: Dialect) {}
   async getMigrations(): Promise<Record<string, Migration>> {

@@ -1,8 +1,8 @@
 import type { NextFunction, Request, Response } from 'express';
-import { BadInput } from '../../domain/errors.js';
+import { BadInput, Unavailable, type WaxsealError } from '../../domain/errors.js';
 import { ScimError, type ScimType, uniqueness } from '../../domain/scim-errors.js';
 import type { Services } from '../../services/context.js';
-import { isUniqueViolation } from '../../store/db.js';
+import { isRetryable, isUniqueViolation } from '../../store/db.js';
 import { toWaxsealError } from '../errors.js';
 import { URN } from './resources.js';
 
@@ -24,6 +24,16 @@ function scimTypeOf(err: { status: number }, original: unknown): ScimType | unde
   return undefined;
 }
 
+/** What an error thrown under /scim/v2 is, as a typed error; null for the unforeseen. */
+function classify(err: unknown): WaxsealError | null {
+  if (err instanceof URIError) return new BadInput('The request path has a malformed percent-escape');
+  // Two requests made the same userName, displayName or membership at once: the loser hears so.
+  if (isUniqueViolation(err)) return uniqueness('That resource was just created by another request');
+  // Two IdP requests on the same people at once, one chosen by PostgreSQL to yield: a 503 the IdP retries.
+  if (isRetryable(err)) return new Unavailable('Another change to the same users is in progress; try again');
+  return toWaxsealError(err);
+}
+
 /**
  * Every error under /scim/v2 as RFC 7644 §3.12 error JSON with the right
  * status: SCIM errors as thrown, the services' typed errors by their status,
@@ -33,13 +43,7 @@ function scimTypeOf(err: { status: number }, original: unknown): ScimType | unde
 export function scimErrorRenderer(s: Services) {
   return (err: unknown, req: Request, res: Response, _next: NextFunction) => {
     if (res.headersSent) return;
-    const known =
-      err instanceof URIError
-        ? new BadInput('The request path has a malformed percent-escape')
-        : isUniqueViolation(err)
-          ? // Two requests made the same userName, displayName or membership at once: the loser hears so.
-            uniqueness('That resource was just created by another request')
-          : toWaxsealError(err);
+    const known = classify(err);
     if (!known) s.log.error({ err, path: req.path }, 'unhandled error');
     const status = known?.status ?? 500;
     const scimType = known ? scimTypeOf(known, err) : undefined;
