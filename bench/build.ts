@@ -5,6 +5,7 @@
  * node_modules/.cache/waxseal-bench/<name>/ and reused while no source changed.
  */
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { basename, join } from 'node:path';
@@ -23,7 +24,9 @@ function newestMtime(dir: string): number {
 
 /** The compiled `waxseal` CLI entry point of `checkout` (this one by default). */
 export function compiledCli(checkout = ROOT): string {
-  const out = join(CACHE, checkout === ROOT ? 'current' : basename(checkout));
+  // Named after the checkout's path too: worktrees may share one node_modules (a symlink).
+  const tag = createHash('sha256').update(checkout).digest('hex').slice(0, 8);
+  const out = join(CACHE, `${checkout === ROOT ? 'current' : basename(checkout)}-${tag}`);
   const stamp = join(out, '.built');
   const entry = join(out, 'cli/main.js');
   if (existsSync(stamp) && statSync(stamp).mtimeMs >= newestMtime(join(checkout, 'src'))) return entry;

@@ -149,10 +149,26 @@ function rssMb(pid: number): number {
 /** Clock ticks per second for /proc/<pid>/stat; 100 on every Linux Node supports. */
 const TICKS_PER_SECOND = 100;
 
-function cpuMs(pid: number): number {
+export function cpuMs(pid: number): number {
   if (process.platform !== 'linux') return Number.NaN;
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_SECOND;
+}
+
+/** The processes `pid` started, and theirs (e.g. the stdio upstreams a Waxseal runs); Linux only. */
+export function descendants(pid: number): number[] {
+  if (process.platform !== 'linux') return [];
+  let direct: number[] = [];
+  try {
+    direct = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean)
+      .map(Number);
+  } catch {
+    return [];
+  }
+  return direct.flatMap((child) => [child, ...descendants(child)]);
 }

@@ -42,9 +42,18 @@ export interface Row {
   rps?: number;
   /** Server CPU time per request, µs (see load.ts). */
   cpuUs?: number;
+  /** The upstream's own CPU time per request, µs, apart from the server's (gateway scenarios). */
+  upstreamCpuUs?: number;
   /** A figure that is not a latency or a rate (B6 memory). */
   value?: string;
-  baseline?: { what: string; p50?: number; p99?: number; rps?: number; cpuUs?: number };
+  baseline?: {
+    what: string;
+    p50?: number;
+    p99?: number;
+    rps?: number;
+    cpuUs?: number;
+    upstreamCpuUs?: number;
+  };
   ratio?: string;
   target: string;
   /** null: nothing to judge (context rows, or the scenario could not run). */
@@ -60,6 +69,8 @@ export class Bench {
   readonly memo = new Map<string, Promise<unknown>>();
   private readonly deployments = new Map<string, Promise<Deployment>>();
   private readonly children = new Map<string, Promise<Child>>();
+  /** Anything else a scenario started, stopped at the end. */
+  readonly stops: (() => Promise<void>)[] = [];
 
   constructor(readonly settings: Settings) {}
 
@@ -68,13 +79,20 @@ export class Bench {
     return [CURRENT, ...(this.settings.compare ? [this.settings.compare.name] : [])];
   }
 
-  /** The Waxseal deployment on `kind` (of `variant`: see variants()), started once per run. */
-  waxseal(kind: 'sqlite' | 'postgres', variant = CURRENT): Promise<Deployment> {
-    const key = `${kind}-${variant}`;
+  /**
+   * The Waxseal deployment on `kind` (of `variant`: see variants()), started once per run;
+   * `extra` names a deployment with more settings (gateway mode: its upstreams).
+   */
+  waxseal(
+    kind: 'sqlite' | 'postgres',
+    variant = CURRENT,
+    extra?: { name: string; env: Record<string, string> },
+  ): Promise<Deployment> {
+    const key = `${kind}-${variant}${extra ? `-${extra.name}` : ''}`;
     let d = this.deployments.get(key);
     if (!d) {
       const cwd = variant === CURRENT ? undefined : this.settings.compare?.dir;
-      d = deployWaxseal(kind, { nodeArgs: this.nodeArgs(`waxseal-${key}`), cwd });
+      d = deployWaxseal(kind, { nodeArgs: this.nodeArgs(`waxseal-${key}`), cwd, env: extra?.env });
       this.deployments.set(key, d);
     }
     return d;
@@ -120,6 +138,7 @@ export class Bench {
     await Promise.all([
       ...[...this.deployments.values()].map((d) => settle(d, (x) => x.stop())),
       ...[...this.children.values()].map((c) => settle(c, (x) => x.stop())),
+      ...this.stops.map((stop) => stop().catch(() => undefined)),
     ]);
   }
 }

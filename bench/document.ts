@@ -37,6 +37,12 @@ function count(n: number | undefined): string {
   return n === undefined || Number.isNaN(n) ? '—' : Math.round(n).toLocaleString('en-US');
 }
 
+/** Server CPU per request, with the upstream's own beside it where there is one. */
+function cpu(own: number | undefined, upstream: number | undefined): string {
+  if (upstream === undefined || Number.isNaN(upstream)) return count(own);
+  return `${count(own)} (+ upstream ${count(upstream)})`;
+}
+
 function verdict(row: Row): string {
   if (row.met === null) return '—';
   return row.met ? 'met' : '**missed**';
@@ -51,11 +57,11 @@ export function tableOf(rows: Row[]): string {
       ms(r.p50),
       ms(r.p99),
       r.value ?? count(r.rps),
-      count(r.cpuUs),
+      cpu(r.cpuUs, r.upstreamCpuUs),
       r.baseline?.what ?? '—',
       r.baseline ? `${ms(r.baseline.p50)} / ${ms(r.baseline.p99)}` : '—',
       count(r.baseline?.rps),
-      count(r.baseline?.cpuUs),
+      cpu(r.baseline?.cpuUs, r.baseline?.upstreamCpuUs),
       r.ratio ?? '—',
       r.target,
       verdict(r),

@@ -25,6 +25,8 @@ export interface LoadSpec {
   expectStatus: number;
   /** The server process, whose CPU time per response is reported. */
   server?: { cpuMs(): number };
+  /** Other processes whose CPU time per response is reported apart (an upstream behind the server). */
+  upstream?: { cpuMs(): number };
 }
 
 export interface Shot {
@@ -35,6 +37,8 @@ export interface Shot {
   p99: number;
   /** Server CPU time per response in µs: what a request costs, whatever else the machine is doing. */
   cpuUs: number;
+  /** The upstream's CPU time per response in µs (NaN without one). */
+  upstreamCpuUs: number;
   statuses: Record<string, number>;
 }
 
@@ -44,6 +48,7 @@ export function fire(spec: LoadSpec): Promise<Shot> {
   let last = 0;
   const started = performance.now();
   const cpuBefore = spec.server?.cpuMs() ?? Number.NaN;
+  const upstreamBefore = spec.upstream?.cpuMs() ?? Number.NaN;
   return new Promise((resolve, reject) => {
     const instance = autocannon(
       {
@@ -61,6 +66,8 @@ export function fire(spec: LoadSpec): Promise<Shot> {
         if (err) return reject(err);
         const seconds = (last - started) / 1000;
         const cpuUs = (((spec.server?.cpuMs() ?? Number.NaN) - cpuBefore) * 1000) / latencies.length;
+        const upstreamCpuUs =
+          (((spec.upstream?.cpuMs() ?? Number.NaN) - upstreamBefore) * 1000) / latencies.length;
         const unexpected = Object.keys(statuses).filter((s) => Number(s) !== spec.expectStatus);
         if (result.errors > 0 || unexpected.length > 0) {
           return reject(
@@ -76,6 +83,7 @@ export function fire(spec: LoadSpec): Promise<Shot> {
           p50: percentile(latencies, 50),
           p99: percentile(latencies, 99),
           cpuUs,
+          upstreamCpuUs,
           statuses,
         });
       },

@@ -9,7 +9,7 @@
  *        [--rounds N] [--connections N] [--scale N] [--samples N] [--profile DIR]
  *        [--compare DIR] [--write | --no-write]
  *
- * --compare DIR: B1 and B3 also measure Waxseal run from DIR (a copy of the tree
+ * --compare DIR: B1, B3, G1 and G2 also measure Waxseal run from DIR (a copy of the tree
  * before a change, or with a proposed one, with node_modules), alternating with
  * this one; its rows are named after the directory.
  */
@@ -19,6 +19,7 @@ import { parseArgs } from 'node:util';
 import { Bench, FULL, QUICK, type Row, type Settings } from './context.js';
 import { DOC, machine, section, tableOf, writeSection } from './document.js';
 import { b4, b5 } from './scenarios/external.js';
+import { g1, g2 } from './scenarios/gateway.js';
 import { b1, b2, b7 } from './scenarios/mcp.js';
 import { b6 } from './scenarios/memory.js';
 import { b3 } from './scenarios/refresh.js';
@@ -32,6 +33,8 @@ const SCENARIOS: [string, (b: Bench) => Promise<Row[]>][] = [
   ['B4', b4],
   ['B5', b5],
   ['B6', b6],
+  ['G1', g1],
+  ['G2', g2],
 ];
 
 const { values } = parseArgs({

@@ -50,7 +50,7 @@ export const BENCH_LIMITS = {
 
 export async function deployWaxseal(
   kind: 'sqlite' | 'postgres',
-  options: { nodeArgs?: string[]; cwd?: string } = {},
+  options: { nodeArgs?: string[]; cwd?: string; env?: Record<string, string> } = {},
 ): Promise<Deployment> {
   const db = await createTestDatabase(kind);
   const port = await freePort();
@@ -59,6 +59,7 @@ export async function deployWaxseal(
     PUBLIC_URL: `http://127.0.0.1:${port}`,
     WAXSEAL_SECRET: SECRET,
     ...BENCH_LIMITS,
+    ...options.env,
   };
   const instance = await startWaxseal(env, { port, nodeArgs: options.nodeArgs, cwd: options.cwd });
   const admin = await openServices(loadConfig({ ...env, LOG_LEVEL: 'silent' }), {

@@ -28,12 +28,20 @@ export interface Config {
   upstreamMcpUrl?: string;
   /** Issue #7: path of the upstreams file (JSON or YAML), read by src/upstreams/config.ts. */
   upstreamsFile?: string;
+  /** SPEC §11: how many items one page of a merged tools/prompts/resources list holds. */
+  listPageSize: number;
   /** Issue #7: what an upstream presents to POST /introspect (RFC 7662). */
   introspectionSecret?: string;
   /** Issue #12 (SPEC §10): sign-in through the team's OpenID provider; absent when OIDC_ISSUER is unset. */
   oidc?: OidcSettings;
   /** SPEC §10 LOCAL_SIGNIN: false means only the IdP signs people in (the CLI still works). */
   localSignin: boolean;
+  /** SPEC §13 audit stream: where every audit event is POSTed, and the HMAC key that signs it. */
+  auditWebhook?: { url: string; secret: string };
+  /** SPEC §12 maximum age: connections older than this are revoked by the sweep; absent = off. */
+  connectionMaxAgeMs?: number;
+  /** SPEC §13 traces: where spans go; absent (tracing off) unless an OTLP endpoint is set. */
+  traces?: TraceSettings;
   /** OIDC_ROLE_MAP and OIDC_DEFAULT_ROLE, also read by SCIM groups (which need no OIDC_ISSUER). */
   groupRoles: GroupRoles;
 }
@@ -42,6 +50,17 @@ export interface Config {
 export interface GroupRoles {
   roleMap: Array<{ group: string; role: Role }>;
   defaultRole: RoleOrNone;
+}
+
+/**
+ * The OTEL_* variables Waxseal itself decides on. The others the OpenTelemetry
+ * SDK reads from the process environment as its specification says
+ * (OTEL_EXPORTER_OTLP_HEADERS, OTEL_TRACES_SAMPLER, OTEL_BSP_*, OTEL_RESOURCE_ATTRIBUTES, …).
+ */
+export interface TraceSettings {
+  /** OTEL_EXPORTER_OTLP_TRACES_ENDPOINT as given, or OTEL_EXPORTER_OTLP_ENDPOINT + /v1/traces. */
+  url: string;
+  serviceName: string;
 }
 
 export type RoleOrNone = Role | 'none';
@@ -118,7 +137,33 @@ const upstreamUrl = z.string().superRefine((value, ctx) => {
   }
 });
 
+/** SPEC §13: the audit stream leaves the network only over TLS; plain http only to this host. */
+function webhookProblem(value: string): string | null {
+  if (!URL.canParse(value)) return 'must be an absolute URL such as https://siem.example.com/waxseal';
+  const u = new URL(value);
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') return 'must start with http:// or https://';
+  if (u.username || u.password || u.hash) return 'must not contain credentials or a fragment';
+  const loopback = ['127.0.0.1', '[::1]', 'localhost'].includes(u.hostname);
+  if (u.protocol === 'http:' && !loopback) {
+    return 'must be an https:// URL (http:// only for 127.0.0.1, [::1] or localhost)';
+  }
+  return null;
+}
+
 const onOff = z.enum(['on', 'off'], 'must be on or off');
+
+/** An OTLP/HTTP collector: any http(s) URL without credentials (OTEL_EXPORTER_OTLP_HEADERS carries those). */
+const otlpUrl = z.string().superRefine((value, ctx) => {
+  const u = URL.canParse(value) ? new URL(value) : null;
+  if (!u || (u.protocol !== 'http:' && u.protocol !== 'https:')) {
+    ctx.addIssue({
+      code: 'custom',
+      message: 'must be an http:// or https:// URL such as http://collector:4318',
+    });
+  } else if (u.username || u.password || u.hash) {
+    ctx.addIssue({ code: 'custom', message: 'must not contain credentials or a fragment' });
+  }
+});
 
 /** SPEC §10: https, or loopback http for development and tests. */
 function issuerProblem(value: string): string | null {
@@ -193,6 +238,7 @@ const schema = z.object({
     .max(65536, 'must be 4096-65536')
     .default(16384),
   UPSTREAM_MCP_URL: upstreamUrl.optional(),
+  MCP_LIST_PAGE_SIZE: count(10_000).default(500),
   WAXSEAL_CONFIG: z.string().min(1).optional(),
   INTROSPECTION_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
   OIDC_ISSUER: z
@@ -232,6 +278,27 @@ const schema = z.object({
     .max(10_080, 'must be 0-10080')
     .default(60),
   LOCAL_SIGNIN: onOff.default('on'),
+  OTEL_EXPORTER_OTLP_ENDPOINT: otlpUrl.optional(),
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: otlpUrl.optional(),
+  // Only the JSON encoding ships with Waxseal (@opentelemetry/exporter-trace-otlp-http).
+  OTEL_EXPORTER_OTLP_PROTOCOL: z
+    .enum(['http/json'], 'must be http/json, the encoding Waxseal sends')
+    .optional(),
+  OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: z
+    .enum(['http/json'], 'must be http/json, the encoding Waxseal sends')
+    .optional(),
+  OTEL_SERVICE_NAME: z.string().trim().min(1).max(200, 'must be at most 200 characters').default('waxseal'),
+  OTEL_SDK_DISABLED: z.enum(['true', 'false'], 'must be true or false').default('false'),
+  OTEL_TRACES_EXPORTER: z.enum(['otlp', 'none'], 'must be otlp or none').default('otlp'),
+  AUDIT_WEBHOOK_URL: z
+    .string()
+    .superRefine((value, ctx) => {
+      const problem = webhookProblem(value);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    })
+    .optional(),
+  AUDIT_WEBHOOK_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  CONNECTION_MAX_AGE_DAYS: count(36_500).optional(),
 });
 
 /** Values never echoed in an error message. */
@@ -240,6 +307,7 @@ const SECRET_VARIABLES = new Set([
   'WAXSEAL_SECRET',
   'WAXSEAL_ADMIN_PASSWORD',
   'OIDC_CLIENT_SECRET',
+  'AUDIT_WEBHOOK_SECRET',
 ]);
 
 /** Parses the environment once; a bad value throws a ConfigError naming the variable. */
@@ -272,7 +340,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (e.LOCAL_SIGNIN === 'off' && !e.OIDC_ISSUER) {
     throw new ConfigError('LOCAL_SIGNIN: off needs OIDC_ISSUER, or nobody could sign in to the dashboard');
   }
+  if (Boolean(e.AUDIT_WEBHOOK_URL) !== Boolean(e.AUDIT_WEBHOOK_SECRET)) {
+    throw new ConfigError('AUDIT_WEBHOOK_URL and AUDIT_WEBHOOK_SECRET must be set together');
+  }
   const publicUrl = (e.PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, '');
+  const tracesUrl =
+    e.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ??
+    (e.OTEL_EXPORTER_OTLP_ENDPOINT && `${e.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/+$/, '')}/v1/traces`);
+  const tracing = tracesUrl && e.OTEL_SDK_DISABLED === 'false' && e.OTEL_TRACES_EXPORTER === 'otlp';
   return {
     port: e.PORT,
     host: e.HOST,
@@ -301,12 +376,19 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     upstreamMcpUrl: e.UPSTREAM_MCP_URL,
     upstreamsFile: e.WAXSEAL_CONFIG,
+    listPageSize: e.MCP_LIST_PAGE_SIZE,
     introspectionSecret: e.INTROSPECTION_SECRET,
     localSignin: e.LOCAL_SIGNIN === 'on',
     groupRoles: {
       roleMap: parseRoleMap(e.OIDC_ROLE_MAP ?? '') as Array<{ group: string; role: Role }>,
       defaultRole: e.OIDC_DEFAULT_ROLE,
     },
+    auditWebhook:
+      e.AUDIT_WEBHOOK_URL && e.AUDIT_WEBHOOK_SECRET
+        ? { url: e.AUDIT_WEBHOOK_URL, secret: e.AUDIT_WEBHOOK_SECRET }
+        : undefined,
+    connectionMaxAgeMs:
+      e.CONNECTION_MAX_AGE_DAYS === undefined ? undefined : e.CONNECTION_MAX_AGE_DAYS * 86_400_000,
     oidc:
       e.OIDC_ISSUER && e.OIDC_CLIENT_ID && e.OIDC_CLIENT_SECRET
         ? {
@@ -323,5 +405,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
             redirectUri: `${publicUrl}/signin/oidc/callback`,
           }
         : undefined,
+    traces: tracing ? { url: tracesUrl, serviceName: e.OTEL_SERVICE_NAME } : undefined,
   };
 }

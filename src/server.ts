@@ -9,12 +9,19 @@ import { type Random, systemRandom } from './domain/secrets.js';
 import { createApp } from './http/app.js';
 import type { RegisterTools } from './http/mcp/endpoint.js';
 import { loadSecret } from './secret.js';
-import { logAuditEvents } from './services/audit.js';
+import { logAuditEvents, streamAuditEvents } from './services/audit.js';
+import { type AuditStream, startAuditStream } from './services/audit-stream.js';
 import type { Services } from './services/context.js';
 import { discoverIdp } from './services/oidc-client.js';
 import { ensureAdminFromConfig, issueSetupToken } from './services/setup.js';
-import { sweepExpired, sweepRateLimits, sweepUnusedClients } from './services/sweep.js';
+import {
+  sweepExpired,
+  sweepExpiredConnections,
+  sweepRateLimits,
+  sweepUnusedClients,
+} from './services/sweep.js';
 import { migrate, openStore } from './store/db.js';
+import { startTracing } from './telemetry/tracing.js';
 import { loadUpstreams, type UpstreamDefinition } from './upstreams/config.js';
 import { openMcpRuntime } from './upstreams/runtime.js';
 
@@ -36,6 +43,9 @@ export async function openServices(config: Config, options: OpenOptions = {}): P
     throw err;
   }
   logAuditEvents(store.db, log);
+  // SPEC §13: with the audit stream on, every process writes outbox rows (the CLI too);
+  // servers deliver them, and wake their worker at once (startServer).
+  if (config.auditWebhook) streamAuditEvents(store.db, () => undefined);
   // PostgreSQL's cache answers only under the listener's lease (cache/watchers.ts).
   const cache = new TokenCache(clock, { leaseMs: LEASE_MS, leased: store.dialect === 'postgres' });
   await cache.start(store.db);
@@ -68,6 +78,8 @@ export async function startServer(
   const upstreams = options.upstreams ?? loadUpstreams(config);
   // SPEC §10: an unreachable issuer stops start-up with one line (IdpUnreachable), before anything is opened.
   const idp = config.oidc ? await discoverIdp(config.oidc) : undefined;
+  // SPEC §13: the SDK is loaded only when an OTLP endpoint is set.
+  const tracing = await startTracing(config.traces);
   const s = await openServices(config, options);
   s.idp = idp;
   const watcher: Watcher =
@@ -78,6 +90,8 @@ export async function startServer(
   const setupUrl = setupToken ? `${config.publicUrl}/setup?token=${setupToken}` : undefined;
   // The one-time setup URL is meant to be read in the log (SPEC §1 first run).
   if (setupUrl) s.log.info(`No users yet. Create the first owner at ${setupUrl}`);
+  const stream: AuditStream | null = config.auditWebhook ? startAuditStream(s, config.auditWebhook) : null;
+  if (stream) streamAuditEvents(s.store.db, stream.wake);
   const mcp = openMcpRuntime(s, upstreams, { libraryTools: (options.tools?.length ?? 0) > 0 });
   const app = createApp(s, { tools: options.tools, mcp });
   const server: Server = await new Promise((resolve, reject) => {
@@ -96,6 +110,8 @@ export async function startServer(
     const clients = await sweepUnusedClients(s);
     if (clients > 0) s.log.info({ clients }, 'deleted dynamic registrations that were never used');
     await sweepRateLimits(s);
+    const expired = await sweepExpiredConnections(s);
+    if (expired > 0) s.log.info({ connections: expired }, 'revoked connections past CONNECTION_MAX_AGE_DAYS');
   };
   const sweeper = setInterval(() => void sweep().catch(() => undefined), 10 * MINUTE);
   sweeper.unref();
@@ -112,13 +128,18 @@ export async function startServer(
     close: () => {
       closing ??= (async () => {
         clearInterval(sweeper);
+        // Open client streams would keep the HTTP server from closing.
+        mcp.closeStreams();
         await new Promise<void>((resolve) => {
           server.close(() => resolve());
           server.closeIdleConnections();
         });
         await mcp.close();
+        await stream?.stop();
         await watcher.stop();
         await s.store.close();
+        // Last, so the spans of the requests just finished are exported too.
+        await tracing.shutdown();
       })();
       return closing;
     },

@@ -50,6 +50,8 @@ export class TokenCache {
   lastSeq = 0;
   /** Bumped by every eviction: an entry loaded before one may already be wrong. */
   private evictions = 0;
+  /** Other caches kept honest by the same invalidations (the gateway's sessions); `null` ref: everything. */
+  private readonly followers: ((kind: InvalidationKind | null, ref: string) => void)[] = [];
 
   constructor(
     readonly clock: Clock = systemClock,
@@ -88,18 +90,31 @@ export class TokenCache {
     return mark === this.evictions && this.lease.valid();
   }
 
+  /**
+   * Another cache that must forget what these invalidations say is wrong; it
+   * answers only while `lease` is valid, as this one does. Called with
+   * (null, '') when everything is cleared.
+   */
+  follow(listener: (kind: InvalidationKind | null, ref: string) => void): void {
+    this.followers.push(listener);
+  }
+
   /** Drops what an invalidation makes wrong. Called by the store after a commit and by the watchers. */
   evict(kind: InvalidationKind, ref: string): void {
     this.evictions++;
     if (kind === 'token') this.tokens.delete(ref);
     else if (kind === 'connection') this.connections.delete(ref);
-    else for (const [id, c] of this.connections) if (c.userId === ref) this.connections.delete(id);
+    else if (kind === 'user') {
+      for (const [id, c] of this.connections) if (c.userId === ref) this.connections.delete(id);
+    }
+    for (const follower of this.followers) follower(kind, ref);
   }
 
   clear(): void {
     this.evictions++;
     this.tokens.clear();
     this.connections.clear();
+    for (const follower of this.followers) follower(null, '');
   }
 
   /** Remembers the newest invalidation at start-up: older ones cannot concern an empty cache. */

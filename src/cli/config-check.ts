@@ -44,11 +44,18 @@ function describe(config: Config): Record<string, string | string[]> {
       : config.upstreamsFile
         ? `WAXSEAL_CONFIG ${config.upstreamsFile}`
         : 'none (only the built-in whoami tool)',
+    auditStream: config.auditWebhook ? `${origin(config.auditWebhook.url)} (AUDIT_WEBHOOK_URL)` : 'off',
+    connectionMaxAge: config.connectionMaxAgeMs ? `${config.connectionMaxAgeMs / 86_400_000} days` : 'off',
   };
 }
 
 function upstream(u: UpstreamDefinition): string {
   return u.kind === 'http' ? `${u.name} (${redacted(u.url)})` : `${u.name} (stdio: ${u.command})`;
+}
+
+/** Where the audit stream goes, without a path or query that may carry a token of the receiver's. */
+function origin(url: string): string {
+  return new URL(url).origin;
 }
 
 /** A URL without its password (postgres://user:secret@host/db). */

@@ -59,7 +59,7 @@ export function createApp(s: Services, options: { tools?: RegisterTools[]; mcp?:
   app.disable('x-powered-by');
   // Behind a load balancer, X-Forwarded-For gives the client IP the sign-in limits count.
   app.set('trust proxy', s.config.trustProxyHops);
-  const metrics = createMetrics();
+  const metrics = createMetrics(s);
   app.use((req, res, next) => {
     const end = metrics.requests.startTimer({ method: req.method });
     res.on('finish', () => end({ route: req.route?.path ?? 'other', status: String(res.statusCode) }));

@@ -1,6 +1,7 @@
 import { Router } from 'express';
 import { sql } from 'kysely';
 import client from 'prom-client';
+import { outboxStats } from '../services/audit-outbox.js';
 import type { Services } from '../services/context.js';
 import type { UpstreamReport } from '../upstreams/health.js';
 
@@ -44,12 +45,13 @@ export function healthRouter(s: Services, registry: client.Registry, upstreams?:
   return router;
 }
 
-export function createMetrics(): {
+export function createMetrics(s: Services): {
   registry: client.Registry;
   requests: client.Histogram<'route' | 'method' | 'status'>;
 } {
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry });
+  auditOutboxMetrics(s, registry);
   const requests = new client.Histogram({
     name: 'waxseal_http_request_duration_seconds',
     help: 'HTTP request duration by route, method and status',
@@ -58,4 +60,35 @@ export function createMetrics(): {
     registers: [registry],
   });
   return { registry, requests };
+}
+
+/**
+ * SPEC §13: the audit outbox's depth and the age of its oldest event, read at
+ * scrape time with one query shared by both gauges. A database that does not
+ * answer leaves the last values in place rather than failing the scrape.
+ */
+function auditOutboxMetrics(s: Services, registry: client.Registry): void {
+  let scrape: { at: number; stats: ReturnType<typeof outboxStats> } | null = null;
+  const stats = () => {
+    if (!scrape || Date.now() - scrape.at > 100) scrape = { at: Date.now(), stats: outboxStats(s.store.db) };
+    return scrape.stats.catch(() => null);
+  };
+  new client.Gauge({
+    name: 'waxseal_audit_outbox_depth',
+    help: 'Audit events written but not yet delivered to AUDIT_WEBHOOK_URL',
+    registers: [registry],
+    async collect() {
+      const st = await stats();
+      if (st) this.set(st.depth);
+    },
+  });
+  new client.Gauge({
+    name: 'waxseal_audit_outbox_oldest_age_seconds',
+    help: 'Age of the oldest audit event not yet delivered to AUDIT_WEBHOOK_URL (0 when none)',
+    registers: [registry],
+    async collect() {
+      const st = await stats();
+      if (st) this.set(st.oldestAt === null ? 0 : Math.max(0, (s.clock.now() - st.oldestAt) / 1000));
+    },
+  });
 }

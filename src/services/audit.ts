@@ -1,5 +1,7 @@
 import type { Logger } from 'pino';
 import type { Db } from '../store/db.js';
+import type { Tx } from '../store/invalidations.js';
+import { enqueueAuditEvent } from './audit-outbox.js';
 
 /**
  * Audit actions (issue #2, #6). The log is append-only: this insert is the only
@@ -48,6 +50,23 @@ export function logAuditEvents(db: Db, log: Logger): void {
   loggers.set(db.getExecutor().adapter, log);
 }
 
+/** SPEC §13 audit stream: the databases whose audit events also go to the outbox, and who to wake. */
+const outboxes = new WeakMap<object, { wake(): void }>();
+
+/**
+ * From now on every audit event of this database is also written to audit_outbox,
+ * in the audit row's own transaction; `wake` is called once that has committed.
+ */
+export function streamAuditEvents(db: Db, wake: () => void): void {
+  outboxes.set(db.getExecutor().adapter, { wake });
+}
+
+/**
+ * Writes one audit event: the only insert into audit_events and, with the audit
+ * stream on, into audit_outbox (test/unit/audit-stream.test.ts checks that no
+ * other file does either), so no event can reach one and miss the other. Given
+ * the database rather than a transaction, it opens one of its own for the two rows.
+ */
 export async function audit(
   tx: Db,
   at: number,
@@ -56,10 +75,20 @@ export async function audit(
   connectionId: string | null = null,
   detail: Record<string, unknown> = {},
 ): Promise<void> {
-  await tx
-    .insertInto('audit_events')
-    .values({ at, actor, action, connection_id: connectionId, detail: JSON.stringify(detail) })
-    .execute();
+  const outbox = outboxes.get(tx.getExecutor().adapter);
+  const values = { at, actor, action, connection_id: connectionId, detail: JSON.stringify(detail) };
+  if (!outbox) {
+    await tx.insertInto('audit_events').values(values).execute();
+  } else if (!tx.isTransaction) {
+    await tx.transaction().execute((trx) => audit(trx, at, actor, action, connectionId, detail));
+    outbox.wake();
+    return;
+  } else {
+    const row = await tx.insertInto('audit_events').values(values).returning('id').executeTakeFirstOrThrow();
+    await enqueueAuditEvent(tx, { id: Number(row.id), at, actor, action, connectionId, detail });
+    // store.transact's transactions wake the worker once they commit; only they call audit() with one.
+    if ('afterCommit' in tx) (tx as Tx).afterCommit(outbox.wake);
+  }
   // Written when the row is (inside the caller's transaction, if any). The detail
   // holds no secret by design: emails, ids, IPs, client ids, key prefixes.
   loggers

@@ -1,5 +1,46 @@
 import { HOUR, LIFETIMES } from '../domain/clock.js';
+import { Conflict } from '../domain/errors.js';
 import type { Services } from './context.js';
+import { revokeConnectionIn } from './transitions.js';
+
+/** SPEC §12 maximum age: who revokes an expired connection, as its `revokedBy` shows it. */
+export const EXPIRED_ACTOR = { label: 'Waxseal (expired)' };
+
+/**
+ * SPEC §12 maximum age: every active connection older than CONNECTION_MAX_AGE_DAYS
+ * (by when it was connected) is revoked like any other, each in its own
+ * transaction, so its client gets 401 on every instance at once and must
+ * re-authorize. Every instance sweeps; revokeConnectionIn's update of an
+ * *active* row is the referee, so a connection is revoked, and audited, once:
+ * whoever loses the race gets Conflict and moves on. Returns how many this call revoked.
+ */
+export async function sweepExpiredConnections(s: Services): Promise<number> {
+  const maxAge = s.config.connectionMaxAgeMs;
+  if (maxAge === undefined) return 0;
+  let revoked = 0;
+  for (;;) {
+    const at = s.clock.now();
+    const expired = await s.store.db
+      .selectFrom('connections')
+      .select('id')
+      .where('status', '=', 'active')
+      .where('connected_at', '<', at - maxAge)
+      .orderBy('connected_at')
+      .limit(500)
+      .execute();
+    let mine = 0;
+    for (const { id } of expired) {
+      try {
+        await s.store.transact((tx) => revokeConnectionIn(tx, at, id, EXPIRED_ACTOR, 'maximum age'));
+        mine++;
+      } catch (err) {
+        if (!(err instanceof Conflict)) throw err;
+      }
+    }
+    revoked += mine;
+    if (expired.length < 500) return revoked;
+  }
+}
 
 /**
  * Deletes dynamically registered clients that never became a connection within

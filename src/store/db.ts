@@ -16,6 +16,8 @@ import { userStatus } from './migrations/0005_user_status.js';
 import { identity } from './migrations/0006_identity.js';
 import { logoutTokens } from './migrations/0007_logout_tokens.js';
 import { scim } from './migrations/0008_scim.js';
+import { auditOutbox } from './migrations/0009_audit_outbox.js';
+import { streamMessages } from './migrations/0012_stream_messages.js';
 import type { Database, Dialect } from './schema.js';
 
 export type { Dialect } from './schema.js';
@@ -174,6 +176,8 @@ class Migrations implements MigrationProvider {
       '0006_identity': identity(this.dialect),
       '0007_logout_tokens': logoutTokens(),
       '0008_scim': scim(this.dialect),
+      '0009_audit_outbox': auditOutbox(this.dialect),
+      '0012_stream_messages': streamMessages(),
     };
   }
 }

@@ -2,8 +2,12 @@ import { type Kysely, sql, type Transaction } from 'kysely';
 import type { Clock } from '../domain/clock.js';
 import type { Database } from './schema.js';
 
-/** What a cached lookup can be about: one token, one connection, or every connection of a user. */
-export type InvalidationKind = 'connection' | 'token' | 'user';
+/**
+ * What a cached lookup can be about: one token, one connection, every
+ * connection of a user, or what the gateway keeps of a connection's MCP client
+ * (its declared capabilities and its upstream sessions, upstreams/sessions.ts).
+ */
+export type InvalidationKind = 'connection' | 'token' | 'user' | 'mcp_client';
 export const CHANNEL = 'waxseal_invalidations';
 
 /**
@@ -16,6 +20,8 @@ export const CHANNEL = 'waxseal_invalidations';
  */
 export type Tx = Transaction<Database> & {
   invalidate(kind: InvalidationKind, ref: string): Promise<void>;
+  /** Runs fn once the transaction has committed (never if it rolls back): e.g. waking the audit outbox. */
+  afterCommit(fn: () => void): void;
 };
 
 /** Where this process's own evictions go once a transaction has committed (the token cache). */
@@ -27,6 +33,7 @@ export async function runTransaction<T>(
   fn: (tx: Tx) => Promise<T>,
 ): Promise<T> {
   const committed: [InvalidationKind, string][] = [];
+  const after: (() => void)[] = [];
   const result = await db.transaction().execute((trx) => {
     const tx = Object.assign(trx, {
       invalidate: async (kind: InvalidationKind, ref: string) => {
@@ -35,10 +42,14 @@ export async function runTransaction<T>(
         if (options.postgres) await sql`select pg_notify(${CHANNEL}, ${`${kind}:${ref}`})`.execute(trx);
         committed.push([kind, ref]);
       },
+      afterCommit: (fn: () => void) => {
+        after.push(fn);
+      },
     });
     return fn(tx);
   });
   const evict = options.evict();
   if (evict) for (const [kind, ref] of committed) evict(kind, ref);
+  for (const fn of after) fn();
   return result;
 }

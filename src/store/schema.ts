@@ -39,6 +39,12 @@ export interface Database {
     expires_at: number;
   };
   /** SPEC §10 back-channel logout: hashes of the logout tokens' jti already used. */
+  mcp_stream_messages: {
+    id: string;
+    connection_id: string;
+    message: string;
+    created_at: number;
+  };
   logout_tokens: {
     jti_hash: string;
     expires_at: number;
@@ -175,6 +181,19 @@ export interface Database {
     action: string;
     connection_id: string | null;
     detail: string;
+  };
+  /** SPEC §13: audit events not yet delivered to AUDIT_WEBHOOK_URL (migration 0009). */
+  audit_outbox: {
+    /** The audit row's id. */
+    id: number;
+    /** `connection:<id>` or `user:<email>`: events of one stream are delivered in id order. */
+    stream: string;
+    /** The exact JSON POSTed, signed as it is. */
+    body: string;
+    attempts: Generated<number>;
+    next_attempt_at: number;
+    claimed_until: number | null;
+    created_at: number;
   };
   invalidations: {
     seq: Generated<number>;

@@ -4,9 +4,13 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { type Config, ConfigError } from '../config.js';
 import { ROLES, type Role } from '../domain/permissions.js';
+import { templateMatches } from './catalog.js';
 
 /** Which roles may see and call an upstream's tools: tool name (or "*") → roles. */
 export type ToolRoles = Readonly<Record<string, readonly Role[]>>;
+
+/** What a role limit is about (SPEC §9, §11): tools and prompts by name, resources by URI or URI template. */
+export type Limited = 'tools' | 'prompts' | 'resources';
 
 interface Common {
   /** Unique, [A-Za-z0-9-]; the prefix of this upstream's tool and prompt names (catalog.ts, Naming). */
@@ -14,6 +18,9 @@ interface Common {
   /** Time an upstream request may take before its caller gets an MCP error (reset by progress). */
   timeoutMs: number;
   tools: ToolRoles;
+  /** The same for prompts (by name) and resources (by URI or URI template), SPEC §11. */
+  prompts: ToolRoles;
+  resources: ToolRoles;
   /**
    * What this upstream presents to POST /introspect instead of INTROSPECTION_SECRET;
    * with it, only keys bound to this upstream are active (SPEC §9).
@@ -78,6 +85,8 @@ const upstreamSchema = z
     timeoutMs: z.number().int('must be a whole number').min(100).max(3_600_000).optional(),
     idleTimeoutMs: z.number().int('must be a whole number').min(1000).optional(),
     tools: z.record(z.string().min(1), z.array(role)).optional(),
+    prompts: z.record(z.string().min(1), z.array(role)).optional(),
+    resources: z.record(z.string().min(1), z.array(role)).optional(),
     introspectionSecret: z.string().min(32, 'must be at least 32 characters').optional(),
   })
   .superRefine((u, ctx) => {
@@ -150,6 +159,8 @@ function toDefinition(name: string, u: z.output<typeof upstreamSchema>): Upstrea
     name,
     timeoutMs: u.timeoutMs ?? DEFAULT_TIMEOUT_MS,
     tools: u.tools ?? {},
+    prompts: u.prompts ?? {},
+    resources: u.resources ?? {},
     ...(u.introspectionSecret === undefined ? {} : { introspectionSecret: u.introspectionSecret }),
   };
   if (u.url) {
@@ -217,6 +228,21 @@ export function loadUpstreams(config: Config): UpstreamDefinition[] {
 
 /** Per-tool role restrictions (issue #7): a tool's own entry, else "*", else every role. */
 export function mayUseTool(upstream: UpstreamDefinition, role: string, tool: string): boolean {
-  const allowed = upstream.tools[tool] ?? upstream.tools['*'];
+  return mayUse(upstream, 'tools', role, tool);
+}
+
+/**
+ * Role limits on tools, prompts and resources (SPEC §9, §11): the item's own
+ * entry, else (a resource) the entry of a URI template that matches it, else
+ * "*", else every role.
+ */
+export function mayUse(upstream: UpstreamDefinition, kind: Limited, role: string, key: string): boolean {
+  const rules = upstream[kind];
+  let allowed = rules[key];
+  if (allowed === undefined && kind === 'resources') {
+    const template = Object.keys(rules).find((t) => t.includes('{') && templateMatches(t, key));
+    if (template !== undefined) allowed = rules[template];
+  }
+  allowed ??= rules['*'];
   return allowed === undefined || (allowed as readonly string[]).includes(role);
 }

@@ -15,6 +15,7 @@ import {
 } from '@modelcontextprotocol/sdk/types.js';
 import { RpcError } from './errors.js';
 import type { Guard } from './guard.js';
+import { sharedValidator } from './schema-validator.js';
 
 export type DownstreamExtra = RequestHandlerExtra<ServerRequest, ServerNotification>;
 
@@ -32,7 +33,7 @@ export const GATEWAY_INFO = { name: 'waxseal', version: '0.1.0' };
  * same features, and hands the upstream's requests for them to `forward`.
  */
 export function sourceClient(capabilities: ClientCapabilities, forward: Forward): Client {
-  const client = new Client(GATEWAY_INFO, { capabilities });
+  const client = new Client(GATEWAY_INFO, { capabilities, jsonSchemaValidator: sharedValidator });
   const handle = (request: ServerRequest, extra: { signal: AbortSignal }) => forward(request, extra.signal);
   if (capabilities.sampling) client.setRequestHandler(CreateMessageRequestSchema, handle as never);
   if (capabilities.elicitation) client.setRequestHandler(ElicitRequestSchema, handle as never);

@@ -3,24 +3,35 @@ import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import {
   CallToolRequestSchema,
   CallToolResultSchema,
+  type ClientCapabilities,
   CompleteRequestSchema,
+  EmptyResultSchema,
   ErrorCode,
   GetPromptRequestSchema,
   InitializeRequestSchema,
+  type JSONRPCNotification,
   ListPromptsRequestSchema,
   ListResourcesRequestSchema,
   ListResourceTemplatesRequestSchema,
   ListToolsRequestSchema,
+  type LoggingLevel,
   ReadResourceRequestSchema,
+  SetLevelRequestSchema,
+  SubscribeRequestSchema,
+  UnsubscribeRequestSchema,
 } from '@modelcontextprotocol/sdk/types.js';
 import type { GatewayCaller } from './caller.js';
 import { LOCAL, NameIndex, Naming } from './catalog.js';
-import type { UpstreamDefinition } from './config.js';
-import { type DownstreamExtra, GATEWAY_INFO } from './forwarding.js';
+import { mayUse, type UpstreamDefinition } from './config.js';
+import { RpcError } from './errors.js';
+import { type DownstreamExtra, type Forward, GATEWAY_INFO } from './forwarding.js';
+import { Guard } from './guard.js';
 import { keyOf, type Listed, type ListKind, listEvery } from './lists.js';
 import type { ToolPermissions } from './permissions.js';
 import { Routes } from './routing.js';
 import { type SourceParts, SourceRunner } from './runner.js';
+import { sharedValidator } from './schema-validator.js';
+import { forwardedCapabilities } from './sessions.js';
 
 export interface GatewayParts extends Omit<SourceParts, 'byName'> {
   upstreams: readonly UpstreamDefinition[];
@@ -38,6 +49,8 @@ export class Gateway {
   readonly byName: ReadonlyMap<string, UpstreamDefinition>;
 
   readonly sources: SourceParts;
+  /** Each upstream's instructions, as it last gave them at initialize. */
+  private readonly instructions = new Map<string, string>();
 
   constructor(readonly parts: GatewayParts) {
     this.byName = new Map(parts.upstreams.map((u) => [u.name, u]));
@@ -45,22 +58,59 @@ export class Gateway {
     this.sources = { ...parts, byName: this.byName };
   }
 
-  /** The MCP server one /mcp POST talks to. `streaming`: its answer is an SSE stream that can carry requests. */
-  serverFor(caller: GatewayCaller, local: () => McpServer, streaming: boolean): Server {
+  /**
+   * The MCP server of one connection's caller (kept across its POSTs, see
+   * http/mcp/servers.ts). `streaming`: tool calls, prompts and reads may carry
+   * progress and requests to the client on their answer's stream.
+   * `instructions`: the upstreams' merged, announced at initialize (SPEC §11).
+   */
+  serverFor(
+    caller: GatewayCaller,
+    local: () => McpServer,
+    streaming: boolean,
+    instructions?: string,
+  ): Server {
     const server = new Server(GATEWAY_INFO, {
-      capabilities: { tools: {}, resources: {}, prompts: {}, completions: {} },
+      instructions,
+      // SPEC §11: changes, subscriptions and log messages pass through (on the connection's stream).
+      capabilities: {
+        tools: { listChanged: true },
+        resources: { subscribe: true, listChanged: true },
+        prompts: { listChanged: true },
+        completions: {},
+        logging: {},
+      },
+      jsonSchemaValidator: sharedValidator,
     });
-    const exchange = (extra: DownstreamExtra) => new Exchange(this, caller, extra, local, streaming);
-    server.setRequestHandler(ListToolsRequestSchema, (_r, extra) => exchange(extra).listTools());
-    server.setRequestHandler(CallToolRequestSchema, (r, extra) => exchange(extra).callTool(r.params));
-    server.setRequestHandler(ListPromptsRequestSchema, (_r, extra) => exchange(extra).listPrompts());
-    server.setRequestHandler(GetPromptRequestSchema, (r, extra) => exchange(extra).getPrompt(r.params));
-    server.setRequestHandler(ListResourcesRequestSchema, (_r, extra) => exchange(extra).listResources());
-    server.setRequestHandler(ListResourceTemplatesRequestSchema, (_r, extra) =>
-      exchange(extra).listTemplates(),
+    // The built-in and library names are fixed for a caller's server: listed once, not per request.
+    const localNames = new Map<ListKind, Promise<Set<string>>>();
+    const exchange = (extra: DownstreamExtra, streams = false) =>
+      new Exchange(this, caller, extra, local, streams && streaming, localNames);
+    server.setRequestHandler(ListToolsRequestSchema, (r, extra) =>
+      exchange(extra).listTools(r.params?.cursor),
     );
-    server.setRequestHandler(ReadResourceRequestSchema, (r, extra) => exchange(extra).readResource(r.params));
+    server.setRequestHandler(CallToolRequestSchema, (r, extra) => exchange(extra, true).callTool(r.params));
+    server.setRequestHandler(ListPromptsRequestSchema, (r, extra) =>
+      exchange(extra).listPrompts(r.params?.cursor),
+    );
+    server.setRequestHandler(GetPromptRequestSchema, (r, extra) => exchange(extra, true).getPrompt(r.params));
+    server.setRequestHandler(ListResourcesRequestSchema, (r, extra) =>
+      exchange(extra).listResources(r.params?.cursor),
+    );
+    server.setRequestHandler(ListResourceTemplatesRequestSchema, (r, extra) =>
+      exchange(extra).listTemplates(r.params?.cursor),
+    );
+    server.setRequestHandler(ReadResourceRequestSchema, (r, extra) =>
+      exchange(extra, true).readResource(r.params),
+    );
     server.setRequestHandler(CompleteRequestSchema, (r, extra) => exchange(extra).complete(r.params));
+    server.setRequestHandler(SubscribeRequestSchema, (r, extra) =>
+      exchange(extra).subscription('resources/subscribe', r.params.uri),
+    );
+    server.setRequestHandler(UnsubscribeRequestSchema, (r, extra) =>
+      exchange(extra).subscription('resources/unsubscribe', r.params.uri),
+    );
+    server.setRequestHandler(SetLevelRequestSchema, (r, extra) => exchange(extra).setLevel(r.params.level));
     return server;
   }
 
@@ -68,20 +118,73 @@ export class Gateway {
    * A client sent initialize: remember what it declared, and start its
    * upstream sessions afresh (the old ones are ended at the upstreams).
    */
-  async clientInitialized(caller: GatewayCaller, body: unknown): Promise<void> {
+  async clientInitialized(caller: GatewayCaller, body: unknown): Promise<string | undefined> {
     const parsed = InitializeRequestSchema.safeParse(body);
-    if (!parsed.success) return;
+    if (!parsed.success) return undefined;
     const connectionId = caller.connection.id;
     const old = await this.parts.sessions.clientInitialized(connectionId, parsed.data.params);
     this.names.forget(connectionId);
+    this.parts.http.dropConnection(connectionId);
     this.parts.stdio.closeConnection(connectionId);
     for (const session of old) {
       const upstream = this.byName.get(session.upstream);
       if (upstream?.kind !== 'http') continue;
       void this.parts.http.terminate(upstream, connectionId, session.sessionId).catch(() => undefined);
     }
+    return this.openSessions(connectionId, forwardedCapabilities(parsed.data.params.capabilities));
+  }
+
+  /**
+   * Opens the connection's new upstream sessions at once (rather than at its
+   * first list), so that each upstream's instructions can be merged into
+   * Waxseal's (SPEC §11, each under its upstream's name) and its stream is
+   * listened to from the start. An upstream that fails here is left out; its
+   * session opens at the first request as before.
+   */
+  private async openSessions(
+    connectionId: string,
+    capabilities: ClientCapabilities,
+  ): Promise<string | undefined> {
+    const refuse: Forward = async (request) => {
+      throw new RpcError(ErrorCode.InvalidRequest, `${request.method} cannot be answered during initialize`);
+    };
+    await Promise.all(
+      this.parts.upstreams.map(async (upstream) => {
+        const guard = new Guard(Math.min(upstream.timeoutMs, OPEN_AT_INITIALIZE_MS));
+        const open = {
+          connectionId,
+          capabilities,
+          guard,
+          forward: refuse,
+          notify: (m: JSONRPCNotification) => this.parts.notify(connectionId, m),
+        };
+        try {
+          const lease =
+            upstream.kind === 'http'
+              ? await guard.race(this.parts.http.open(upstream, open))
+              : await this.parts.stdio.open(upstream, open);
+          const text = lease.client.getInstructions();
+          if (text) this.instructions.set(upstream.name, text);
+          await lease.end();
+        } catch (err) {
+          this.parts.s.log.warn(
+            { upstream: upstream.name, err: (err as Error).message },
+            'upstream session not opened at initialize',
+          );
+        } finally {
+          guard.done();
+        }
+      }),
+    );
+    const parts = this.parts.upstreams
+      .filter((u) => this.instructions.has(u.name))
+      .map((u) => `## ${u.name}\n\n${this.instructions.get(u.name)}`);
+    return parts.length > 0 ? parts.join('\n\n') : undefined;
   }
 }
+
+/** How long initialize waits for an upstream's session (and its instructions) at most. */
+const OPEN_AT_INITIALIZE_MS = 10_000;
 
 /** One downstream request: who calls, its stream, and the sources it uses. */
 class Exchange {
@@ -95,6 +198,7 @@ class Exchange {
     extra: DownstreamExtra,
     local: () => McpServer,
     streaming: boolean,
+    localNames: Map<ListKind, Promise<Set<string>>>,
   ) {
     this.upstreams = gateway.parts.upstreams;
     this.runner = new SourceRunner(gateway.sources, this.caller, extra, local, streaming);
@@ -104,10 +208,11 @@ class Exchange {
       gateway.naming,
       this.upstreams,
       this.caller.connection.id,
+      localNames,
     );
   }
 
-  async listTools() {
+  async listTools(cursor?: string) {
     const lists = await this.collect('tools');
     const allowed = new Map<string, Set<string>>();
     for (const { source, items } of lists) {
@@ -120,7 +225,7 @@ class Exchange {
       source,
       items: items.filter((t) => allowed.get(source)?.has(t.name) ?? true),
     }));
-    return { tools: this.gateway.naming.expose(shown) };
+    return this.page('tools', this.gateway.naming.expose(shown), cursor);
   }
 
   async callTool(params: { name: string; _meta?: { progressToken?: string | number } }) {
@@ -139,12 +244,14 @@ class Exchange {
     );
   }
 
-  async listPrompts() {
-    return { prompts: this.gateway.naming.expose(await this.collect('prompts')) };
+  async listPrompts(cursor?: string) {
+    const lists = this.limited('prompts', await this.collect('prompts'), (p) => p.name);
+    return this.page('prompts', this.gateway.naming.expose(lists), cursor);
   }
 
   async getPrompt(params: { name: string; _meta?: { progressToken?: string | number } }) {
     const target = await this.routes.route('prompts', params.name);
+    this.mayUse('prompts', target.source, target.name, params.name);
     return this.runner.run(
       target.source,
       (c, o) => c.getPrompt({ ...params, name: target.name }, o),
@@ -152,23 +259,28 @@ class Exchange {
     );
   }
 
-  async listResources() {
-    const lists = await this.collect('resources');
+  async listResources(cursor?: string) {
+    const lists = this.limited('resources', await this.collect('resources'), (r) => r.uri);
     // URIs are never rewritten: when two sources list one, the first (in configuration order) wins.
     const seen = new Set<string>();
     const resources = lists
       .flatMap((l) => l.items)
       .filter((r) => !seen.has(r.uri) && Boolean(seen.add(r.uri)));
-    return { resources };
+    return this.page('resources', resources, cursor);
   }
 
-  async listTemplates() {
-    const lists = await this.collect('templates');
-    return { resourceTemplates: lists.flatMap((l) => l.items) };
+  async listTemplates(cursor?: string) {
+    const lists = this.limited('resources', await this.collect('templates'), (t) => t.uriTemplate);
+    return this.page(
+      'resourceTemplates',
+      lists.flatMap((l) => l.items),
+      cursor,
+    );
   }
 
   async readResource(params: { uri: string; _meta?: { progressToken?: string | number } }) {
     const source = await this.routes.routeResource(params.uri);
+    this.mayUse('resources', source, params.uri, params.uri);
     return this.runner.run(source, (c, o) => c.readResource(params, o), params._meta?.progressToken);
   }
 
@@ -186,6 +298,72 @@ class Exchange {
     }
     const source = await this.routes.routeTemplate(ref.uri);
     return this.runner.run(source, (c, o) => c.complete(params, o));
+  }
+
+  /** resources/subscribe and unsubscribe go to the source that owns the URI (SPEC §11). */
+  async subscription(method: 'resources/subscribe' | 'resources/unsubscribe', uri: string) {
+    const source = await this.routes.routeResource(uri);
+    this.mayUse('resources', source, uri, uri);
+    return this.runner.run(source, (c, o) => c.request({ method, params: { uri } }, EmptyResultSchema, o));
+  }
+
+  /** logging/setLevel reaches every upstream that has logging; one without it is left out. */
+  async setLevel(level: LoggingLevel) {
+    await Promise.all(
+      this.upstreams.map((u) =>
+        this.runner
+          .run(u.name, (c, o) =>
+            c.request({ method: 'logging/setLevel', params: { level } }, EmptyResultSchema, o),
+          )
+          .catch((err) => {
+            if ((err as { code?: number }).code !== ErrorCode.MethodNotFound) {
+              this.gateway.parts.s.log.warn(
+                { upstream: u.name, err: (err as Error).message },
+                'upstream left out of logging/setLevel',
+              );
+            }
+          }),
+      ),
+    );
+    return {};
+  }
+
+  /** Role limits on prompts and resources (SPEC §11): what the caller's role may not use is left out. */
+  private limited<T>(
+    kind: 'prompts' | 'resources',
+    lists: Array<{ source: string; items: T[] }>,
+    key: (item: T) => string,
+  ): Array<{ source: string; items: T[] }> {
+    const role = this.caller.user.role;
+    return lists.map(({ source, items }) => {
+      const upstream = this.gateway.byName.get(source);
+      return { source, items: upstream ? items.filter((i) => mayUse(upstream, kind, role, key(i))) : items };
+    });
+  }
+
+  /** Refuses a prompt or resource the caller's role may not use, as tools are refused. */
+  private mayUse(kind: 'prompts' | 'resources', source: string, key: string, exposed: string): void {
+    const upstream = this.gateway.byName.get(source);
+    if (!upstream || mayUse(upstream, kind, this.caller.user.role, key)) return;
+    const what = kind === 'prompts' ? 'Prompt' : 'Resource';
+    throw new RpcError(
+      ErrorCode.InvalidParams,
+      `${what} ${exposed} is not available to the ${this.caller.user.role} role`,
+    );
+  }
+
+  /** One page of a merged list (SPEC §11): `cursor` is where the previous page ended. */
+  private page<K extends string, T>(
+    key: K,
+    items: T[],
+    cursor?: string,
+  ): { [P in K]: T[] } & { nextCursor?: string } {
+    const size = this.gateway.parts.s.config.listPageSize;
+    const start = cursor === undefined ? 0 : offsetOf(cursor, key);
+    const end = start + size;
+    const page = { [key]: items.slice(start, end) } as { [P in K]: T[] } & { nextCursor?: string };
+    if (end < items.length) page.nextCursor = cursorOf(end, key);
+    return page;
   }
 
   /** Lists one kind from every source in parallel; a source that fails is left out (and logged). */
@@ -210,4 +388,23 @@ class Exchange {
     );
     return results.filter((r) => r !== null);
   }
+}
+
+/** A list cursor: the offset where the next page starts, and which list it belongs to. */
+function cursorOf(offset: number, list: string): string {
+  return Buffer.from(JSON.stringify({ o: offset, l: list })).toString('base64url');
+}
+
+function offsetOf(cursor: string, list: string): number {
+  try {
+    const parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as {
+      o?: unknown;
+      l?: unknown;
+    };
+    if (parsed.l === list && Number.isSafeInteger(parsed.o) && (parsed.o as number) >= 0)
+      return parsed.o as number;
+  } catch {
+    // not one of ours
+  }
+  throw new RpcError(ErrorCode.InvalidParams, 'Invalid cursor');
 }

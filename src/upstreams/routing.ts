@@ -19,14 +19,14 @@ const RESOURCE_NOT_FOUND = -32002;
 export class Routes {
   /** Sources listed during this request: a name missing from them is not listed again. */
   private readonly listedNow = new Set<string>();
-  private readonly localCache = new Map<ListKind, Promise<Set<string>>>();
-
   constructor(
     private readonly runner: SourceRunner,
     private readonly names: NameIndex,
     private readonly naming: Naming,
     private readonly upstreams: readonly UpstreamDefinition[],
     private readonly connectionId: string,
+    /** The local names, shared by the requests of one caller's server; failures are not kept. */
+    private readonly localCache = new Map<ListKind, Promise<Set<string>>>(),
   ) {}
 
   /** The source and own name of the tool or prompt the client named. */
@@ -108,12 +108,14 @@ export class Routes {
   private localNames(kind: ListKind): Promise<Set<string>> {
     let names = this.localCache.get(kind);
     if (!names) {
-      names = this.runner
-        .run(LOCAL, (c, o) => listEvery(c, kind, o))
-        .then(
-          (items) => new Set(items.map(keyOf)),
-          () => new Set<string>(),
-        );
+      const listed = this.runner.run(LOCAL, (c, o) => listEvery(c, kind, o));
+      names = listed.then(
+        (items) => new Set(items.map(keyOf)),
+        () => {
+          if (this.localCache.get(kind) === names) this.localCache.delete(kind);
+          return new Set<string>();
+        },
+      );
       this.localCache.set(kind, names);
     }
     return names;

@@ -2,7 +2,11 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { RequestOptions } from '@modelcontextprotocol/sdk/shared/protocol.js';
-import { type ClientCapabilities, ErrorCode } from '@modelcontextprotocol/sdk/types.js';
+import {
+  type ClientCapabilities,
+  ErrorCode,
+  type JSONRPCNotification,
+} from '@modelcontextprotocol/sdk/types.js';
 import type { Services } from '../services/context.js';
 import type { GatewayCaller } from './caller.js';
 import { LOCAL } from './catalog.js';
@@ -24,6 +28,8 @@ export interface SourceParts {
   http: HttpUpstreams;
   stdio: StdioUpstreams;
   health: UpstreamHealth;
+  /** An upstream's notification for the connection's own stream (SPEC §11). */
+  notify(connectionId: string, message: JSONRPCNotification): void;
 }
 
 export type Operation<T> = (client: Client, options: RequestOptions) => Promise<T>;
@@ -84,6 +90,7 @@ export class SourceRunner {
       capabilities,
       guard,
       forward: forwardToClient(this.extra, this.streaming, guard),
+      notify: (message: JSONRPCNotification) => this.parts.notify(this.caller.connection.id, message),
     };
     const progress = forwardProgress(this.extra, progressToken, guard);
     const options: RequestOptions = {
@@ -104,6 +111,7 @@ export class SourceRunner {
           return result;
         } catch (err) {
           if (attempt > 0 || !lease.resumed || !isSessionGone(err)) throw err;
+          lease.discard?.();
           await sessions.forget(this.caller.connection.id, source, lease.resumed);
         } finally {
           // A stopped request's cancellation notice is on its way: let it reach the upstream.

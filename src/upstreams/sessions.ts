@@ -12,7 +12,14 @@ export interface UpstreamSession {
   protocolVersion: string;
 }
 
-const CAPABILITIES_TTL_MS = 10_000;
+/** Connections whose gateway state is kept in memory; the least recently used beyond it is dropped. */
+const MAX_CACHED = 10_000;
+
+/** What this instance knows of one connection's gateway state; `null`: known to have none. */
+interface Cached {
+  capabilities?: ClientCapabilities;
+  sessions: Map<string, UpstreamSession | null>;
+}
 
 /** Only what an upstream may use: the client features Waxseal forwards. */
 export function forwardedCapabilities(declared: ClientCapabilities): ClientCapabilities {
@@ -23,11 +30,52 @@ export function forwardedCapabilities(declared: ClientCapabilities): ClientCapab
   return out;
 }
 
+/**
+ * Read on every gateway request, so kept in memory (issue 13: no database read
+ * per proxied call) and kept honest like the token cache: every change is
+ * written in a transaction that calls `tx.invalidate('mcp_client', connection)`,
+ * which other instances learn through the same NOTIFY (PostgreSQL) or
+ * data_version check (SQLite) as token revocations; the cache follows the
+ * token cache's evictions and answers only while its lease is valid.
+ */
 export class SessionStore {
-  /** Capabilities per connection, briefly cached: read on every gateway request. */
-  private readonly capabilities = new Map<string, { value: ClientCapabilities; until: number }>();
+  private readonly cached = new Map<string, Cached>();
+  /** Bumped by every eviction: state loaded before one is not kept. */
+  private evictions = 0;
 
-  constructor(private readonly s: Services) {}
+  constructor(private readonly s: Services) {
+    s.cache.follow((kind, ref) => {
+      this.evictions++;
+      if (kind === null) this.cached.clear();
+      else if (kind === 'mcp_client' || kind === 'connection') this.cached.delete(ref);
+    });
+  }
+
+  /** The connection's cached state, if the cache may answer now. */
+  private known(connectionId: string): Cached | undefined {
+    if (!this.s.cache.lease.valid()) return undefined;
+    const entry = this.cached.get(connectionId);
+    if (entry) {
+      this.cached.delete(connectionId);
+      this.cached.set(connectionId, entry);
+    }
+    return entry;
+  }
+
+  /** Where loaded state goes, unless an eviction happened since `mark` or the lease is gone. */
+  private keep(connectionId: string, mark: number): Cached | undefined {
+    if (mark !== this.evictions || !this.s.cache.lease.valid()) return undefined;
+    let entry = this.cached.get(connectionId);
+    if (!entry) {
+      entry = { sessions: new Map() };
+      this.cached.set(connectionId, entry);
+      if (this.cached.size > MAX_CACHED) {
+        const oldest = this.cached.keys().next().value;
+        if (oldest !== undefined) this.cached.delete(oldest);
+      }
+    }
+    return entry;
+  }
 
   /**
    * A client (re)initialized: remember what it declared and forget the
@@ -66,9 +114,11 @@ export class SessionStore {
         .where('connection_id', '=', connectionId)
         .execute();
       await tx.deleteFrom('upstream_sessions').where('connection_id', '=', connectionId).execute();
+      await tx.invalidate('mcp_client', connectionId);
       return sessions;
     });
-    this.capabilities.set(connectionId, { value: capabilities, until: Date.now() + CAPABILITIES_TTL_MS });
+    const entry = this.keep(connectionId, this.evictions);
+    if (entry) entry.capabilities = capabilities;
     return old.map((r) => ({
       upstream: r.upstream,
       sessionId: r.session_id,
@@ -78,27 +128,33 @@ export class SessionStore {
 
   /** What the connection's client declared (none before its first initialize through the gateway). */
   async clientCapabilities(connectionId: string): Promise<ClientCapabilities> {
-    const cached = this.capabilities.get(connectionId);
-    if (cached && cached.until > Date.now()) return cached.value;
+    const cached = this.known(connectionId)?.capabilities;
+    if (cached) return cached;
+    const mark = this.evictions;
     const row = await this.s.store.db
       .selectFrom('mcp_clients')
       .select('capabilities')
       .where('connection_id', '=', connectionId)
       .executeTakeFirst();
     const value = row ? (JSON.parse(row.capabilities) as ClientCapabilities) : {};
-    if (this.capabilities.size > 10_000) this.capabilities.clear();
-    this.capabilities.set(connectionId, { value, until: Date.now() + CAPABILITIES_TTL_MS });
+    const entry = this.keep(connectionId, mark);
+    if (entry) entry.capabilities = value;
     return value;
   }
 
   async get(connectionId: string, upstream: string): Promise<UpstreamSession | null> {
+    const cached = this.known(connectionId)?.sessions.get(upstream);
+    if (cached !== undefined) return cached;
+    const mark = this.evictions;
     const row = await this.s.store.db
       .selectFrom('upstream_sessions')
       .select(['session_id', 'protocol_version'])
       .where('connection_id', '=', connectionId)
       .where('upstream', '=', upstream)
       .executeTakeFirst();
-    return row ? { sessionId: row.session_id, protocolVersion: row.protocol_version } : null;
+    const session = row ? { sessionId: row.session_id, protocolVersion: row.protocol_version } : null;
+    this.keep(connectionId, mark)?.sessions.set(upstream, session);
+    return session;
   }
 
   async save(connectionId: string, upstream: string, session: UpstreamSession): Promise<void> {
@@ -109,26 +165,35 @@ export class SessionStore {
       protocol_version: session.protocolVersion,
       created_at: this.s.clock.now(),
     };
-    await this.s.store.db
-      .insertInto('upstream_sessions')
-      .values(row)
-      .onConflict((oc) =>
-        oc.columns(['connection_id', 'upstream']).doUpdateSet({
-          session_id: row.session_id,
-          protocol_version: row.protocol_version,
-          created_at: row.created_at,
-        }),
-      )
-      .execute();
+    await this.s.store.transact(async (tx) => {
+      await tx
+        .insertInto('upstream_sessions')
+        .values(row)
+        .onConflict((oc) =>
+          oc.columns(['connection_id', 'upstream']).doUpdateSet({
+            session_id: row.session_id,
+            protocol_version: row.protocol_version,
+            created_at: row.created_at,
+          }),
+        )
+        .execute();
+      await tx.invalidate('mcp_client', connectionId);
+    });
   }
 
   /** Forgets a session the upstream no longer knows, unless another request already replaced it. */
   async forget(connectionId: string, upstream: string, sessionId: string): Promise<void> {
-    await this.s.store.db
-      .deleteFrom('upstream_sessions')
-      .where('connection_id', '=', connectionId)
-      .where('upstream', '=', upstream)
-      .where('session_id', '=', sessionId)
-      .execute();
+    await this.s.store.transact(async (tx) => {
+      const gone = await tx
+        .deleteFrom('upstream_sessions')
+        .where('connection_id', '=', connectionId)
+        .where('upstream', '=', upstream)
+        .where('session_id', '=', sessionId)
+        .executeTakeFirst();
+      // Another instance (or this one) may still hold it; a replaced one concerns nobody.
+      if (Number(gone.numDeletedRows) > 0) await tx.invalidate('mcp_client', connectionId);
+    });
+    const entry = this.cached.get(connectionId);
+    if (entry?.sessions.get(upstream)?.sessionId === sessionId) entry.sessions.delete(upstream);
   }
 }

@@ -1,7 +1,11 @@
 import { createHash } from 'node:crypto';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { getDefaultEnvironment, StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { type ClientCapabilities, ErrorCode } from '@modelcontextprotocol/sdk/types.js';
+import {
+  type ClientCapabilities,
+  ErrorCode,
+  type JSONRPCNotification,
+} from '@modelcontextprotocol/sdk/types.js';
 import type { Services } from '../services/context.js';
 import type { UpstreamKeys } from './bound-keys.js';
 import type { StdioUpstream } from './config.js';
@@ -43,6 +47,8 @@ export class StdioUpstreams {
     private readonly s: Services,
     private readonly keys: UpstreamKeys,
     private readonly idleTimeout: (upstream: string) => number,
+    /** A process's notifications for the connection's own stream (SPEC §11). */
+    private readonly notify: (connectionId: string, message: JSONRPCNotification) => void = () => undefined,
   ) {
     this.sweeper = setInterval(() => this.sweep(), SWEEP_MS);
     this.sweeper.unref();
@@ -126,6 +132,8 @@ export class StdioUpstreams {
       users: [],
       lastUsed: Date.now(),
     };
+    running.client.fallbackNotificationHandler = async (n) =>
+      this.notify(connectionId, { jsonrpc: '2.0', ...n });
     running.client.onclose = () => {
       if (this.running.get(key) === running) this.running.delete(key);
     };

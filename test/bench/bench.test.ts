@@ -46,7 +46,7 @@ describe('issue #5 benchmarks', () => {
     );
     assert.equal(run.status, 0, `bench/run.ts failed:\n${run.stdout}\n${run.stderr}`);
     assert.match(run.stdout, /\| # \| scenario \| p50 ms \| p99 ms \|/);
-    for (const id of ['B1', 'B2', 'B3', 'B4', 'B5', 'B6', 'B7']) {
+    for (const id of ['B1', 'B2', 'B3', 'B4', 'B5', 'B6', 'B7', 'G1', 'G2']) {
       assert.match(run.stdout, new RegExp(`^\\| ${id} \\| `, 'm'), `no ${id} row in:\n${run.stdout}`);
     }
     assert.doesNotMatch(run.stdout, /\| failed/);

@@ -46,12 +46,14 @@ export function sendRaw(port: number, req: RawRequest, timeoutMs = 15_000): Prom
     const timer = setTimeout(finish, timeoutMs);
     socket.on('data', (d: Buffer) => {
       chunks.push(d);
-      // The status line is all we need; stop reading large bodies early.
-      if (
-        Buffer.concat(chunks).indexOf('\r\n\r\n') >= 0 &&
-        chunks.reduce((n, c) => n + c.length, 0) > 64 * 1024
-      )
+      // The status line is all we need; stop reading large bodies early, and streams
+      // (GET /mcp, SPEC §11) at once: they stay open.
+      const received = Buffer.concat(chunks);
+      const headEnd = received.indexOf('\r\n\r\n');
+      if (headEnd < 0) return;
+      if (/\r\ncontent-type: text\/event-stream/i.test(received.subarray(0, headEnd).toString('latin1')))
         finish();
+      else if (received.length > 64 * 1024) finish();
     });
     socket.on('end', finish);
     socket.on('close', finish);

@@ -4,7 +4,7 @@ import type { TestServer } from './server.js';
 
 /**
  * The SDK client's OAuthClientProvider whose "open the browser" step really
- * opens Chromium: it fills Email and Password, clicks Sign in, then Allow, and
+ * opens Chromium: it fills Email and Password (or plays `signInWith`), clicks Sign in, then Allow, and
  * takes the code from the redirect to the client's loopback URI (RFC 8252),
  * which Playwright intercepts in place of a local listener.
  */
@@ -15,6 +15,10 @@ export class BrowserOAuthProvider extends TestOAuthProvider {
   sawSignIn = false;
   /** Called on the consent page, before Allow is clicked. */
   onConsent?: (page: Page) => Promise<void>;
+  /** Plays the sign-in page in place of Email and Password (e.g. Sign in with the IdP, SPEC §10). */
+  signInWith?: (page: Page) => Promise<void>;
+  /** The alert the person saw when their sign-in was refused (then no code goes back to the client). */
+  refusal?: string;
 
   constructor(
     server: TestServer,
@@ -45,12 +49,20 @@ export class BrowserOAuthProvider extends TestOAuthProvider {
       await page.goto(url.href);
       if (new URL(page.url()).pathname === '/signin') {
         this.sawSignIn = true;
-        await page.getByLabel('Email').fill(this.user.email);
-        await page.getByLabel('Password').fill(this.user.password);
-        await page.getByRole('button', { name: 'Sign in' }).click();
+        if (this.signInWith) await this.signInWith(page);
+        else {
+          await page.getByLabel('Email').fill(this.user.email);
+          await page.getByLabel('Password').fill(this.user.password);
+          await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+        }
       }
       const allow = page.getByRole('button', { name: 'Allow' });
-      await allow.waitFor();
+      const refused = page.getByRole('alert');
+      await allow.or(refused).first().waitFor();
+      if (await refused.count()) {
+        this.refusal = (await refused.first().textContent()) ?? '';
+        throw new Error(`the sign-in was refused: ${this.refusal}`);
+      }
       await this.onConsent?.(page);
       await allow.click();
       await page.waitForURL((u) => u.href.startsWith(this.redirect));

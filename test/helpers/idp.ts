@@ -8,6 +8,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair, type JWTPayload, SignJWT } from 'jose';
 import Provider from 'oidc-provider';
+import type { Page } from 'playwright-core';
 import type { Browser } from './flow.js';
 import { freePort } from './server.js';
 
@@ -231,12 +232,6 @@ export class TestIdp {
     this.server = server;
   }
 
-  /**
-   * Plays the person at the IdP in a cookie-jar browser: from the authorization
-   * URL through the login and consent forms of oidc-provider's interaction pages,
-   * until the IdP redirects to a URL outside itself (Waxseal's callback), which is
-   * returned unfetched.
-   */
   /** The environment of a Waxseal at `port` that signs people in through this IdP. */
   waxsealEnv(port: number, extra: Record<string, string> = {}): Record<string, string> {
     return {
@@ -268,6 +263,40 @@ export class TestIdp {
     return browser.fetch(callback.href);
   }
 
+  /**
+   * The person at the IdP in Chromium, after the browser was sent there: oidc-provider's
+   * own login form (any password) and consent page, as many as it shows, until the
+   * browser is back outside the IdP. Returns the IdP pages the person answered (none when
+   * the IdP still had a session and a grant for Waxseal).
+   */
+  async signInInPage(page: Page, sub: string): Promise<string[]> {
+    const settled = (u: URL) => (u.origin === this.issuer ? u.pathname.startsWith('/interaction/') : true);
+    const answered: string[] = [];
+    await page.waitForURL(settled);
+    for (let step = 0; step < 5 && new URL(page.url()).origin === this.issuer; step++) {
+      const here = page.url();
+      const login = page.locator('input[name=login]');
+      if (await login.count()) {
+        answered.push('login');
+        await login.fill(sub);
+        await page.locator('input[name=password]').fill('any');
+        await page.getByRole('button', { name: 'Sign-in' }).click();
+      } else {
+        answered.push('consent');
+        await page.getByRole('button', { name: 'Continue' }).click();
+      }
+      await page.waitForURL((u) => u.href !== here && settled(u));
+    }
+    if (new URL(page.url()).origin === this.issuer) throw new Error(`stuck at the IdP on ${page.url()}`);
+    return answered;
+  }
+
+  /**
+   * Plays the person at the IdP in a cookie-jar browser: from the authorization
+   * URL through the login and consent forms of oidc-provider's interaction pages,
+   * until the IdP redirects to a URL outside itself (Waxseal's callback), which is
+   * returned unfetched.
+   */
   async signIn(browser: Browser, authorizationUrl: string, sub: string): Promise<URL> {
     let url = new URL(authorizationUrl);
     for (let step = 0; step < 20; step++) {

@@ -67,6 +67,8 @@ export interface Seen {
   apiKeyHeader?: string;
   method?: string;
   tool?: string;
+  /** The W3C trace context Waxseal sent along (SPEC §13). */
+  traceparent?: string;
 }
 
 export interface RecordingUpstream {
@@ -128,6 +130,7 @@ export async function startRecordingUpstream(
       apiKeyHeader: req.headers['x-api-key'] as string | undefined,
       method: req.method === 'POST' ? body?.method : req.method,
       tool: body?.params?.name,
+      traceparent: req.headers.traceparent as string | undefined,
     });
     if (req.method !== 'POST') {
       res.writeHead(405).end();
@@ -227,3 +230,43 @@ export function text(result: unknown): string {
 }
 
 export const INTROSPECTION_SECRET = 'introspection-secret-0123456789abcdef0123';
+
+const STREAMING = join(ROOT, 'test/helpers/streaming-upstream.mjs');
+
+/** test/helpers/streaming-upstream.mjs over stdio, as a WAXSEAL_CONFIG entry. */
+export const streamingStdio = { command: process.execPath, args: [STREAMING, 'stdio'] };
+
+export interface StreamingProcess {
+  url: string;
+  /** What it printed: "method <name>" per received message, "cancelled" when `wait` was cancelled. */
+  output(): string;
+  kill(): Promise<void>;
+}
+
+/** test/helpers/streaming-upstream.mjs over Streamable HTTP, in its own process. */
+export async function startStreamingHttp(): Promise<StreamingProcess> {
+  const port = await freePort();
+  const child = spawn(process.execPath, [STREAMING, 'http', String(port)], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let out = '';
+  child.stderr?.on('data', (d) => {
+    out += d;
+  });
+  const deadline = Date.now() + 15_000;
+  while (!out.includes('listening')) {
+    if (child.exitCode !== null) throw new Error(`streaming upstream exited: ${out}`);
+    if (Date.now() > deadline) throw new Error(`streaming upstream did not start: ${out}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return {
+    url: `http://127.0.0.1:${port}/mcp`,
+    output: () => out,
+    kill: () =>
+      new Promise((resolve) => {
+        if (child.exitCode !== null || child.signalCode !== null) return resolve();
+        child.once('exit', () => resolve());
+        child.kill('SIGKILL');
+      }),
+  };
+}

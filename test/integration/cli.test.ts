@@ -844,6 +844,26 @@ describe('issue 11 the CLI for a newcomer: help, version, exit codes, JSON, pass
     assert.match(text, new RegExp(`^mcpUrl\\s+${server.base}/mcp$`, 'm'));
     assert.match(text, /^upstreams\s+none$/m);
     assert.match(text, /^the configuration is valid$/m);
+    assert.match(text, /^auditStream\s+off$/m);
+    assert.match(text, /^connectionMaxAge\s+off$/m);
+    const streamed = await cli(
+      {
+        ...env,
+        AUDIT_WEBHOOK_URL: 'https://siem.example.com/in?token=receiver-token',
+        AUDIT_WEBHOOK_SECRET: 'audit-webhook-secret-0123456789abcdef',
+        CONNECTION_MAX_AGE_DAYS: '90',
+      },
+      'config',
+      'check',
+    );
+    const audited = ok(streamed, 'audit stream');
+    assert.match(audited, /^auditStream\s+https:\/\/siem\.example\.com \(AUDIT_WEBHOOK_URL\)$/m);
+    assert.match(audited, /^connectionMaxAge\s+90 days$/m);
+    assert.doesNotMatch(
+      audited,
+      /receiver-token|audit-webhook-secret/,
+      'neither the secret nor the URL query is printed',
+    );
     const json = JSON.parse(ok(withFile, 'config check --json')) as Record<string, unknown>;
     assert.deepEqual(json.upstreams, ['github (https://mcp.example.com/mcp)']);
     assert.equal(json.publicUrl, server.base);

@@ -252,6 +252,52 @@ for (const kind of ['sqlite', 'postgres'] as const) {
       assert.equal(browser.jar.has('waxseal_session'), false);
     });
 
+    test("a disabled user whose IdP session is still valid gets the generic refusal on every instance, and no MCP client's code; Enable lets them in", {
+      skip,
+    }, async () => {
+      idp.setAccount('dee-sub', { email: 'dee@example.com', groups: ['wax-viewers'] });
+      const browser = new Browser(server.base);
+      assert.equal((await ssoSignIn(browser, idp, 'dee-sub')).status, 303);
+      const owner = new Browser(server.base);
+      assert.equal((await owner.signIn('root@example.com', PASSWORD)).status, 303);
+      const setStatus = async (action: string) => {
+        const res = await owner.fetch(`/api/members/${action}`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', origin: server.base },
+          body: JSON.stringify({ email: 'dee@example.com' }),
+        });
+        assert.equal(res.status, 200, action);
+      };
+      await setStatus('disable');
+      assert.equal((await me(browser)).status, 401, 'Disable ended the dashboard session');
+      // The same cookie jar, IdP session and all: the IdP answers with a valid ID token for dee.
+      for (const instance of [server, strict]) {
+        const again = new Browser(instance.base);
+        for (const [k, v] of browser.jar) again.jar.set(k, v);
+        const res = await ssoSignIn(again, idp, 'dee-sub');
+        assert.equal(res.status, 403, instance.base);
+        assert.match(alertOf(await res.text()), /Your account cannot sign in to Waxseal/);
+        assert.equal((await me(again)).status, 401);
+      }
+      // An MCP client's flow: the sign-in it needs is refused, so no code reaches the client.
+      const provider = new TestOAuthProvider(server, { email: 'dee@example.com', password: '' });
+      provider.redirectToAuthorization = async (url: URL) => {
+        const res = await provider.browser.fetch(url.href);
+        const next = new URL(res.headers.get('location') as string, server.base).searchParams.get('next');
+        assert.equal((await ssoSignIn(provider.browser, idp, 'dee-sub', next as string)).status, 403);
+        assert.equal(
+          (await provider.browser.fetch(next as string)).status,
+          302,
+          'authorize still asks for sign-in',
+        );
+      };
+      await assert.rejects(connectSdkClient(server, provider));
+      assert.equal(provider.lastCode, undefined);
+      await setStatus('enable');
+      assert.equal((await ssoSignIn(browser, idp, 'dee-sub')).status, 303);
+      assert.equal((await me(browser)).email, 'dee@example.com');
+    });
+
     test('a callback whose state belongs to another browser is refused with a 400 page', {
       skip,
     }, async () => {

@@ -45,7 +45,32 @@ describe('SPEC §1 configuration', () => {
     [{ API_KEY_PREFIX: 'has space' }, /^API_KEY_PREFIX: /],
     [{ WAXSEAL_ADMIN_EMAIL: 'a@b.co' }, /must be set together/],
     [{ WAXSEAL_SECRET: 'short' }, /^WAXSEAL_SECRET: must be at least 32/],
+    // SPEC §13 audit stream.
+    [{ AUDIT_WEBHOOK_URL: 'ftp://siem.example' }, /^AUDIT_WEBHOOK_URL: must start with http/],
+    [{ AUDIT_WEBHOOK_URL: 'http://siem.example/in' }, /^AUDIT_WEBHOOK_URL: must be an https/],
+    [{ AUDIT_WEBHOOK_URL: 'https://siem.example/in' }, /^AUDIT_WEBHOOK_URL and AUDIT_WEBHOOK_SECRET/],
+    [{ AUDIT_WEBHOOK_SECRET: 'x'.repeat(40) }, /^AUDIT_WEBHOOK_URL and AUDIT_WEBHOOK_SECRET/],
+    [
+      { AUDIT_WEBHOOK_SECRET: 'short', AUDIT_WEBHOOK_URL: 'https://siem.example/in' },
+      /^AUDIT_WEBHOOK_SECRET: must be at least 32 characters \(value hidden\)$/,
+    ],
+    // SPEC §12 maximum age.
+    [{ CONNECTION_MAX_AGE_DAYS: '0' }, /^CONNECTION_MAX_AGE_DAYS: must be 1-36500/],
+    [{ CONNECTION_MAX_AGE_DAYS: '1.5' }, /^CONNECTION_MAX_AGE_DAYS: must be a whole number/],
   ];
+  test('the audit stream and maximum age are off by default; loopback http and 32-character secrets pass', () => {
+    const off = loadConfig({});
+    assert.equal(off.auditWebhook, undefined);
+    assert.equal(off.connectionMaxAgeMs, undefined);
+    const on = loadConfig({
+      AUDIT_WEBHOOK_URL: 'http://127.0.0.1:9999/audit',
+      AUDIT_WEBHOOK_SECRET: 's'.repeat(32),
+      CONNECTION_MAX_AGE_DAYS: '90',
+    });
+    assert.deepEqual(on.auditWebhook, { url: 'http://127.0.0.1:9999/audit', secret: 's'.repeat(32) });
+    assert.equal(on.connectionMaxAgeMs, 90 * 86_400_000);
+  });
+
   for (const [env, message] of bad) {
     test(`a bad ${Object.keys(env)[0]} (${Object.values(env)[0]}) stops start-up with one line naming it`, () => {
       assert.throws(

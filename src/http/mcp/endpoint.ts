@@ -1,12 +1,17 @@
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import express, { type NextFunction, type Request, type Response, Router } from 'express';
+import { type NextFunction, type Request, type Response, Router } from 'express';
 import { callerOf, type McpCaller } from '../../services/caller.js';
 import type { Services } from '../../services/context.js';
+import { traceMcpRequest } from '../../telemetry/mcp-request.js';
+import { onlyCancellations } from '../../upstreams/cancellation.js';
 import type { McpRuntime } from '../../upstreams/runtime.js';
+import { sharedValidator } from '../../upstreams/schema-validator.js';
 import { toWaxsealError } from '../errors.js';
 import { requireBearer } from './bearer.js';
+import { mcpJson } from './json-body.js';
+import { ConnectionServers } from './servers.js';
+import { clientStream } from './stream.js';
 import { registerBuiltinTools } from './tools.js';
 
 /** What a library tool hook is given besides the server: who calls this request (SPEC §3). */
@@ -16,14 +21,6 @@ export interface ToolContext {
 
 /** A hook to add tools to each request's McpServer (library mode, SPEC §9). */
 export type RegisterTools = (server: McpServer, context: ToolContext) => void;
-
-/** Requests whose answer may need a stream: for progress and for requests to the client (issue #7). */
-const STREAMED_METHODS = new Set(['tools/call', 'prompts/get', 'resources/read']);
-
-function mayStream(body: unknown): boolean {
-  const messages = Array.isArray(body) ? body : [body];
-  return messages.some((m) => STREAMED_METHODS.has((m as { method?: unknown })?.method as string));
-}
 
 function isInitialize(body: unknown): boolean {
   return !Array.isArray(body) && (body as { method?: unknown })?.method === 'initialize';
@@ -36,24 +33,43 @@ const jsonRpcError = (code: number, message: string) => ({
 });
 
 /**
- * /mcp over stateless Streamable HTTP: every request gets a fresh server and
- * transport, so any instance can serve any request (SPEC §1 scale-out).
+ * /mcp over stateless Streamable HTTP: any instance can serve any request
+ * (SPEC §1 scale-out). Each connection's MCP server is built once and kept
+ * (servers.ts); its POSTs reach it through a ConnectionTransport.
  */
 export function mcpRouter(s: Services, extraTools: RegisterTools[] = [], runtime?: McpRuntime): Router {
   const localServer = (caller: McpCaller) => {
-    const server = new McpServer({ name: 'waxseal', version: '0.1.0' });
+    const server = new McpServer(
+      { name: 'waxseal', version: '0.1.0' },
+      { jsonSchemaValidator: sharedValidator },
+    );
     registerBuiltinTools(server);
     for (const register of extraTools) register(server, { caller });
     return server;
   };
+  const servers = new ConnectionServers(
+    (caller, instructions) =>
+      runtime?.gateway
+        ? runtime.gateway.serverFor(caller, () => localServer(caller), runtime.streaming, instructions)
+        : localServer(caller),
+    (transport, connectionId) => (runtime ? runtime.relay.wrap(transport, connectionId) : transport),
+    Boolean(runtime?.streaming),
+    // SPEC §11: what a connection's server sends outside a request goes to the connection's stream.
+    (connectionId, message) =>
+      void runtime?.bus.publish('stream', connectionId, message).catch(() => undefined),
+  );
+  runtime?.onClose(() => servers.close());
+  // SPEC §11: a cancellation POSTed on its own, for a request this instance answers.
+  runtime?.bus.on('cancel', (connectionId, message) => servers.cancel(connectionId, message));
   const router = Router();
-  router.all('/mcp', requireBearer(s));
+  router.all('/mcp', traceMcpRequest, requireBearer(s));
   router.post(
     '/mcp',
-    express.json({ limit: '1mb' }),
+    mcpJson(1024 * 1024),
     async (req: Request, res: Response) => {
       const caller = callerOf((req as Request & { auth?: AuthInfo }).auth);
       let body: unknown = req.body;
+      let instructions: string | undefined;
       if (runtime) {
         // Answers to our requests to the client (sampling, elicitation) arrive as POSTs of their own.
         const answered = await runtime.relay.acceptAnswers(caller.connection.id, body);
@@ -66,22 +82,19 @@ export function mcpRouter(s: Services, extraTools: RegisterTools[] = [], runtime
           return;
         }
         body = answered.rest;
-        if (runtime.gateway && isInitialize(body)) await runtime.gateway.clientInitialized(caller, body);
+        // SPEC §11: a cancellation POSTed on its own reaches the request it names, on whichever instance.
+        const cancellations = onlyCancellations(body);
+        if (cancellations) {
+          for (const c of cancellations) await runtime.bus.publish('cancel', caller.connection.id, c);
+          res.status(202).end();
+          return;
+        }
+        if (runtime.gateway && isInitialize(body)) {
+          instructions = await runtime.gateway.clientInitialized(caller, body);
+        }
       }
-      const streaming = Boolean(runtime?.streaming) && mayStream(body);
-      const server = runtime?.gateway
-        ? runtime.gateway.serverFor(caller, () => localServer(caller), streaming)
-        : localServer(caller);
-      const transport = new StreamableHTTPServerTransport({
-        sessionIdGenerator: undefined,
-        enableJsonResponse: !streaming,
-      });
-      res.on('close', () => {
-        void transport.close();
-        void server.close();
-      });
-      await server.connect(runtime ? runtime.relay.wrap(transport, caller.connection.id) : transport);
-      await transport.handleRequest(req, res, body);
+      const { transport } = await servers.for(caller, isInitialize(body) ? { instructions } : undefined);
+      transport.handle(req, res, body, (req as Request & { auth?: AuthInfo }).auth);
     },
     (err: unknown, _req: Request, res: Response, next: NextFunction) => {
       const known = toWaxsealError(err);
@@ -89,9 +102,14 @@ export function mcpRouter(s: Services, extraTools: RegisterTools[] = [], runtime
       res.status(known.status).json(jsonRpcError(-32700, known.message));
     },
   );
-  // Stateless: no standalone SSE stream and no session to delete.
+  // SPEC §11: the connection's own stream, for what upstreams send outside a request.
+  if (runtime) router.get('/mcp', clientStream(s, runtime.streams));
+  // Stateless: no session to delete.
   router.all('/mcp', (_req, res) => {
-    res.status(405).set('Allow', 'POST').json(jsonRpcError(-32000, 'Method not allowed'));
+    res
+      .status(405)
+      .set('Allow', runtime ? 'GET, POST' : 'POST')
+      .json(jsonRpcError(-32000, 'Method not allowed'));
   });
   return router;
 }

@@ -1,0 +1,257 @@
+import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
+import { isJsonContentType } from '@modelcontextprotocol/sdk/shared/mediaType.js';
+import type { Transport, TransportSendOptions } from '@modelcontextprotocol/sdk/shared/transport.js';
+import {
+  isInitializeRequest,
+  isJSONRPCErrorResponse,
+  isJSONRPCRequest,
+  isJSONRPCResultResponse,
+  type JSONRPCMessage,
+  JSONRPCMessageSchema,
+  type MessageExtraInfo,
+  type RequestId,
+  SUPPORTED_PROTOCOL_VERSIONS,
+} from '@modelcontextprotocol/sdk/types.js';
+import type { Request, Response } from 'express';
+
+/** The SDK transport's limit on a batch (server/requestBody.js). */
+const MAX_BATCH_SIZE = 100;
+
+/** Requests that may carry progress and requests to the client before their answer (issue #7). */
+const STREAMED_METHODS = new Set(['tools/call', 'prompts/get', 'resources/read']);
+
+/**
+ * A streamable request not answered within this long gets its stream opened
+ * anyway: the client sees the response begin (and can hang up on it, which
+ * cancels the request upstream), and a quick answer still comes as plain JSON.
+ */
+const STREAM_AFTER_MS = 100;
+
+/** One POST's requests, waiting for their answers. */
+class Exchange {
+  /** Internal id → the id the client gave the request. */
+  readonly ids = new Map<number, RequestId>();
+  private readonly answers: JSONRPCMessage[] = [];
+  private streaming = false;
+  done = false;
+  timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly res: Response,
+    private readonly batch: boolean,
+  ) {}
+
+  /** A message for the client before the answers (progress, a request to it): the answer becomes a stream. */
+  stream(message: JSONRPCMessage | null): void {
+    if (this.done || this.res.writableEnded || this.res.destroyed) return;
+    if (!this.streaming) {
+      this.streaming = true;
+      this.res.writeHead(200, {
+        'content-type': 'text/event-stream',
+        'cache-control': 'no-cache, no-transform',
+        connection: 'keep-alive',
+        'x-accel-buffering': 'no',
+      });
+      this.res.flushHeaders();
+    }
+    if (message) this.res.write(`event: message\ndata: ${JSON.stringify(message)}\n\n`);
+  }
+
+  /** An answer; true once every request of the POST has one (the response is then finished). */
+  answer(internal: number, message: JSONRPCMessage): boolean {
+    const original = this.ids.get(internal);
+    if (original === undefined) return this.done;
+    this.ids.delete(internal);
+    const answer = { ...message, id: original } as JSONRPCMessage;
+    if (this.streaming) this.stream(answer);
+    else this.answers.push(answer);
+    if (this.ids.size > 0) return false;
+    this.done = true;
+    clearTimeout(this.timer);
+    if (this.res.writableEnded) return true;
+    if (this.streaming) {
+      this.res.end();
+    } else {
+      const body = JSON.stringify(this.batch ? this.answers : this.answers[0]);
+      this.res.writeHead(200, { 'content-type': 'application/json' }).end(body);
+    }
+    return true;
+  }
+}
+
+const errorBody = (code: number, message: string) => ({ jsonrpc: '2.0', error: { code, message }, id: null });
+
+/**
+ * The transport between one long-lived MCP server (a connection's, see
+ * servers.ts) and the POSTs that reach it: Streamable HTTP without sessions,
+ * over Node's own request and response (issue 13). It checks each POST as the
+ * SDK's StreamableHTTPServerTransport does (Accept, Content-Type, batch size,
+ * JSON-RPC shape, one initialize alone, protocol version), gives each request
+ * an id unique on this server (clients number their requests per session, and
+ * one server serves all the connection's POSTs at once) and restores the
+ * client's id in the answer. The answer is plain JSON unless something must
+ * reach the client before it — progress, or a request to the client — and
+ * only then an SSE stream. A POST whose client goes away has its requests
+ * cancelled (the handlers' signals fire, as when the SDK's transport closed).
+ */
+export class ConnectionTransport implements Transport {
+  onclose?: () => void;
+  onerror?: (error: Error) => void;
+  onmessage?: <T extends JSONRPCMessage>(message: T, extra?: MessageExtraInfo) => void;
+
+  private next = 0;
+  private readonly byId = new Map<number, Exchange>();
+  private closed = false;
+
+  /**
+   * `streams`: tool calls, prompts and reads may answer over SSE (gateway and
+   * library mode). `unrelated`: where a message that belongs to no request goes
+   * (the connection's stream, SPEC §11).
+   */
+  constructor(
+    private readonly streams: boolean,
+    private readonly unrelated: (message: JSONRPCMessage) => void = () => undefined,
+  ) {}
+
+  /** A client's `notifications/cancelled` POSTed on its own: true when it named a request in flight here. */
+  cancel(message: JSONRPCMessage): boolean {
+    const translated = this.translateCancel(message);
+    if (!translated || translated === message) return false;
+    this.onmessage?.(translated);
+    return true;
+  }
+
+  /** Requests in flight. */
+  get busy(): number {
+    return this.byId.size;
+  }
+
+  async start(): Promise<void> {}
+
+  /** Serves one POST whose JSON body express has parsed, or refuses it as the SDK would (false). */
+  handle(req: Request, res: Response, body: unknown, authInfo: AuthInfo | undefined): boolean {
+    const refuse = (status: number, code: number, message: string) => {
+      res.status(status).json(errorBody(code, message));
+      return false;
+    };
+    const accept = req.headers.accept;
+    if (!accept?.includes('application/json') || !accept.includes('text/event-stream')) {
+      return refuse(
+        406,
+        -32000,
+        'Not Acceptable: Client must accept both application/json and text/event-stream',
+      );
+    }
+    if (!isJsonContentType(req.headers['content-type'])) {
+      return refuse(415, -32000, 'Unsupported Media Type: Content-Type must be application/json');
+    }
+    if (Array.isArray(body) && body.length > MAX_BATCH_SIZE) {
+      return refuse(400, -32600, `Invalid Request: Batch must not exceed ${MAX_BATCH_SIZE} messages`);
+    }
+    const raw = Array.isArray(body) ? body : [body];
+    const messages: JSONRPCMessage[] = [];
+    for (const m of raw) {
+      const parsed = JSONRPCMessageSchema.safeParse(m);
+      if (!parsed.success) return refuse(400, -32700, 'Parse error: Invalid JSON-RPC message');
+      messages.push(parsed.data);
+    }
+    const initializing = messages.some(isInitializeRequest);
+    if (initializing && messages.length > 1) {
+      return refuse(400, -32600, 'Invalid Request: Only one initialization request is allowed');
+    }
+    if (!initializing) {
+      const version = req.headers['mcp-protocol-version'];
+      if (typeof version === 'string' && !SUPPORTED_PROTOCOL_VERSIONS.includes(version)) {
+        return refuse(
+          400,
+          -32000,
+          `Bad Request: Unsupported protocol version: ${version} (supported versions: ${SUPPORTED_PROTOCOL_VERSIONS.join(', ')})`,
+        );
+      }
+    }
+    const requestInfo = { headers: req.headers };
+    const extra: MessageExtraInfo = { authInfo, requestInfo };
+    if (!messages.some(isJSONRPCRequest)) {
+      for (const m of messages) {
+        const translated = this.translateCancel(m);
+        if (translated) this.onmessage?.(translated, extra);
+      }
+      res.status(202).end();
+      return true;
+    }
+    const exchange = new Exchange(res, Array.isArray(body));
+    const inbound: JSONRPCMessage[] = messages.flatMap((m) => {
+      if (!isJSONRPCRequest(m)) {
+        const translated = this.translateCancel(m);
+        return translated ? [translated] : [];
+      }
+      const internal = ++this.next;
+      exchange.ids.set(internal, m.id);
+      this.byId.set(internal, exchange);
+      return [{ ...m, id: internal }];
+    });
+    if (this.streams && messages.some((m) => STREAMED_METHODS.has((m as { method?: string }).method ?? ''))) {
+      exchange.timer = setTimeout(() => exchange.stream(null), STREAM_AFTER_MS);
+    }
+    res.on('close', () => {
+      clearTimeout(exchange.timer);
+      if (exchange.done) return;
+      exchange.done = true;
+      // The client went away before its answers: stop what it asked for.
+      for (const internal of exchange.ids.keys()) {
+        this.byId.delete(internal);
+        this.onmessage?.(
+          {
+            jsonrpc: '2.0',
+            method: 'notifications/cancelled',
+            params: { requestId: internal, reason: 'the client closed the request' },
+          },
+          extra,
+        );
+      }
+    });
+    for (const m of inbound) this.onmessage?.(m, extra);
+    return true;
+  }
+
+  /**
+   * A `notifications/cancelled` the client POSTs names its own id: it reaches
+   * the request in flight with that id, and nothing when the id is not in
+   * flight here or is ambiguous (two POSTs reusing one id). Other messages pass.
+   */
+  private translateCancel(m: JSONRPCMessage): JSONRPCMessage | null {
+    if (!('method' in m) || m.method !== 'notifications/cancelled' || 'id' in m) return m;
+    const wanted = (m.params as { requestId?: RequestId } | undefined)?.requestId;
+    const matches: number[] = [];
+    for (const [internal, exchange] of this.byId) {
+      if (exchange.ids.get(internal) === wanted) matches.push(internal);
+    }
+    if (matches.length !== 1) return null;
+    return { ...m, params: { ...m.params, requestId: matches[0] } } as JSONRPCMessage;
+  }
+
+  async send(message: JSONRPCMessage, options?: TransportSendOptions): Promise<void> {
+    if (isJSONRPCResultResponse(message) || isJSONRPCErrorResponse(message)) {
+      const internal = message.id as number;
+      const exchange = this.byId.get(internal);
+      if (!exchange) return;
+      this.byId.delete(internal);
+      exchange.answer(internal, message);
+      return;
+    }
+    const related = options?.relatedRequestId;
+    const exchange = related === undefined ? undefined : this.byId.get(related as number);
+    // Outside a request it goes to the connection's stream (GET /mcp, SPEC §11).
+    if (!exchange) {
+      if (related === undefined) this.unrelated(message);
+      return;
+    }
+    exchange.stream(message);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.onclose?.();
+  }
+}

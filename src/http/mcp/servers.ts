@@ -1,0 +1,120 @@
+import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import type { McpCaller } from '../../services/caller.js';
+import { ConnectionTransport } from './connection-transport.js';
+
+/** Connections whose server is kept; the least recently used beyond it is closed. */
+const MAX_SERVERS = 2_000;
+/** How often a retired server with requests still in flight is looked at again. */
+const RETIRE_CHECK_MS = 1_000;
+
+export interface ConnectionServer {
+  transport: ConnectionTransport;
+  server: Server | McpServer;
+}
+
+interface Entry {
+  key: string;
+  ready: Promise<ConnectionServer>;
+  /** Set once ready: what a cancellation for this connection is handed to. */
+  transport?: ConnectionTransport;
+}
+
+/** Everything of the caller a server's tools can see: a change makes a new server. */
+function callerKey(caller: McpCaller): string {
+  return JSON.stringify([
+    caller.user.id,
+    caller.user.email,
+    caller.user.role,
+    caller.connection.clientName,
+    caller.apiKey,
+  ]);
+}
+
+/**
+ * One MCP server per connection, built on its first POST and kept (issue 13):
+ * the SDK's pattern of a server, a transport and a validator per request was
+ * most of /mcp's cost. A server is made for a caller — its tools may depend on
+ * who calls (library hooks, per-role gateway tools) — so a connection whose
+ * user, role or current key changed gets a new one; the old one finishes what
+ * it is doing and is closed. Bounded: the least recently used is retired.
+ */
+export class ConnectionServers {
+  private readonly entries = new Map<string, Entry>();
+
+  constructor(
+    private readonly build: (caller: McpCaller, instructions?: string) => Server | McpServer,
+    private readonly wrap: (transport: ConnectionTransport, connectionId: string) => Transport,
+    private readonly streams: boolean,
+    /** Where a message the server sends outside any request goes (the connection's stream, SPEC §11). */
+    private readonly unrelated: (connectionId: string, message: JSONRPCMessage) => void = () => undefined,
+  ) {}
+
+  /**
+   * The connection's server. `initialize`: the client starts a new session, so
+   * it gets a new server, made with the instructions to announce.
+   */
+  for(caller: McpCaller, initialize?: { instructions?: string }): Promise<ConnectionServer> {
+    const id = caller.connection.id;
+    const key = callerKey(caller);
+    const entry = this.entries.get(id);
+    if (entry) {
+      this.entries.delete(id);
+      if (entry.key === key && !initialize) {
+        this.entries.set(id, entry);
+        return entry.ready;
+      }
+      retire(entry);
+    }
+    const ready = this.open(caller, initialize?.instructions);
+    const created: Entry = { key, ready };
+    void ready.then(
+      (r) => {
+        created.transport = r.transport;
+      },
+      () => undefined,
+    );
+    this.entries.set(id, created);
+    if (this.entries.size > MAX_SERVERS) {
+      const [oldest, old] = this.entries.entries().next().value as [string, Entry];
+      this.entries.delete(oldest);
+      retire(old);
+    }
+    return ready;
+  }
+
+  /** Hands a client's `notifications/cancelled` to the request it names; false when none is in flight here. */
+  cancel(connectionId: string, message: JSONRPCMessage): boolean {
+    const entry = this.entries.get(connectionId);
+    return entry?.transport?.cancel(message) ?? false;
+  }
+
+  private async open(caller: McpCaller, instructions?: string): Promise<ConnectionServer> {
+    const server = this.build(caller, instructions);
+    const id = caller.connection.id;
+    const transport = new ConnectionTransport(this.streams, (message) => this.unrelated(id, message));
+    await server.connect(this.wrap(transport, caller.connection.id));
+    return { server, transport };
+  }
+
+  close(): void {
+    for (const entry of this.entries.values()) retire(entry);
+    this.entries.clear();
+  }
+}
+
+/** Closes a server once its requests in flight are answered. */
+function retire(entry: Entry): void {
+  void entry.ready.then(
+    ({ server, transport }) => {
+      const check = () => {
+        if (transport.busy === 0) void server.close();
+        else setTimeout(check, RETIRE_CHECK_MS).unref();
+      };
+      check();
+    },
+    () => undefined,
+  );
+}
