@@ -42,6 +42,14 @@ export interface Config {
   connectionMaxAgeMs?: number;
   /** SPEC §13 traces: where spans go; absent (tracing off) unless an OTLP endpoint is set. */
   traces?: TraceSettings;
+  /** OIDC_ROLE_MAP and OIDC_DEFAULT_ROLE, also read by SCIM groups (which need no OIDC_ISSUER). */
+  groupRoles: GroupRoles;
+}
+
+/** How the IdP's groups give a role (SPEC §10 roles): IdP sign-in and SCIM groups alike. */
+export interface GroupRoles {
+  roleMap: Array<{ group: string; role: Role }>;
+  defaultRole: RoleOrNone;
 }
 
 /**
@@ -371,6 +379,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     listPageSize: e.MCP_LIST_PAGE_SIZE,
     introspectionSecret: e.INTROSPECTION_SECRET,
     localSignin: e.LOCAL_SIGNIN === 'on',
+    groupRoles: {
+      roleMap: parseRoleMap(e.OIDC_ROLE_MAP ?? '') as Array<{ group: string; role: Role }>,
+      defaultRole: e.OIDC_DEFAULT_ROLE,
+    },
     auditWebhook:
       e.AUDIT_WEBHOOK_URL && e.AUDIT_WEBHOOK_SECRET
         ? { url: e.AUDIT_WEBHOOK_URL, secret: e.AUDIT_WEBHOOK_SECRET }

@@ -4,6 +4,7 @@ import { Command, type CommanderError } from 'commander';
 import { registerConfig } from './config-check.js';
 import { registerConnections } from './connections.js';
 import { EXIT, UsageError } from './errors.js';
+import { registerScimTokens } from './scim-tokens.js';
 import { registerServe } from './serve.js';
 import { registerUsers } from './users.js';
 
@@ -55,6 +56,7 @@ Run "waxseal <command> --help" for a command's options.`,
   registerServe(root);
   registerUsers(root);
   registerConnections(root);
+  registerScimTokens(root);
   registerConfig(root);
   const everyCommand = (c: Command): Command[] => [c, ...c.commands.flatMap(everyCommand)];
   for (const c of everyCommand(root)) {

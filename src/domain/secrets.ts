@@ -32,6 +32,8 @@ export const TOKEN_PREFIX = {
   refresh: 'wax_rt_',
   code: 'wax_ac_',
   secret: 'wax_cs_',
+  /** SPEC §10: a SCIM bearer token (`waxseal scim-token create`). */
+  scim: 'wax_scim_',
 } as const;
 
 /** An opaque bearer secret: a recognisable prefix and 32 random bytes (SPEC §2). */

@@ -25,6 +25,7 @@ import { oidcLogoutRouter } from './pages/oidc-logout.js';
 import { setupRouter } from './pages/setup.js';
 import { signinRouter } from './pages/signin.js';
 import { STYLESHEET } from './pages/stylesheet.js';
+import { scimRouter } from './scim/router.js';
 import { webRouter } from './web.js';
 
 /** Headers for every response: no framing (clickjacking on sign-in and consent), no sniffing, no referrer. */
@@ -86,6 +87,8 @@ export function createApp(s: Services, options: { tools?: RegisterTools[]; mcp?:
   app.use(oidcRouter(s));
   app.use(oidcLogoutRouter(s));
   app.use(setupRouter(s));
+  // SPEC §10 SCIM: its own bearer, body limit, 404 and RFC 7644 error JSON; nothing below sees /scim/v2.
+  app.use('/scim/v2', scimRouter(s));
   // Before apiRouter, whose catch-all answers 404 for any other /api path.
   app.use(configRouter(s));
   app.use(membersRouter(s));

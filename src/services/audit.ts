@@ -26,6 +26,11 @@ export type AuditAction =
   | 'user.enabled'
   // SPEC §10 back-channel logout: the IdP ended the person's dashboard sessions.
   | 'user.logged_out'
+  // SPEC §10 SCIM: userName changed, DELETE, the tokens the IdP uses.
+  | 'user.email_changed'
+  | 'user.deprovisioned'
+  | 'scim_token.created'
+  | 'scim_token.revoked'
   | 'consent.granted'
   | 'consent.denied'
   // Issue #7: per-tool role restrictions on upstream tools.

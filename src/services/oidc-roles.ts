@@ -1,4 +1,4 @@
-import type { OidcSettings, RoleOrNone } from '../config.js';
+import type { GroupRoles, RoleOrNone } from '../config.js';
 import { ROLES, type Role } from '../domain/permissions.js';
 
 /** ROLES is ordered from most to least powerful; the lower the index, the higher the role. */
@@ -13,7 +13,7 @@ export function groupsOf(claims: Record<string, unknown>, claim: string): string
 }
 
 /** SPEC §10: the highest role any of the person's groups maps to; none mapped → OIDC_DEFAULT_ROLE. */
-export function roleFromGroups(settings: OidcSettings, groups: readonly string[]): RoleOrNone {
+export function roleFromGroups(settings: GroupRoles, groups: readonly string[]): RoleOrNone {
   let best: Role | null = null;
   for (const { group, role } of settings.roleMap) {
     if (groups.includes(group) && (best === null || rank(role) < rank(best))) best = role;

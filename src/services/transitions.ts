@@ -201,7 +201,43 @@ export async function setUserStatus(tx: Tx, userId: string, status: 'active' | '
   await tx.invalidate('user', userId);
 }
 
+/** SPEC §10 SCIM: a new userName is the user's email (and sign-in name) from the next request on. */
+export async function changeEmail(tx: Tx, userId: string, email: string): Promise<void> {
+  await tx.updateTable('users').set({ email }).where('id', '=', userId).execute();
+  await tx.invalidate('user', userId);
+}
+
 // Writes below change nothing a bearer resolves to, so they invalidate nothing.
+
+/** SPEC §10 SCIM: a user the IdP provisions; nobody can have cached them yet. */
+export async function insertProvisionedUser(
+  tx: Tx,
+  u: { id: string; email: string; role: Role; status: 'active' | 'disabled'; at: number },
+): Promise<void> {
+  await tx
+    .insertInto('users')
+    .values({
+      id: u.id,
+      email: u.email,
+      // No password matches it: a provisioned person signs in through the IdP.
+      password_hash: '!scim',
+      role: u.role,
+      totp_sealed: null,
+      created_at: u.at,
+      status: u.status,
+      source: 'scim',
+      deprovisioned_at: null,
+    })
+    .execute();
+}
+
+/**
+ * SPEC §10 SCIM DELETE marks the user deprovisioned (already disabled in the
+ * same transaction); a later POST of the same userName clears it (null).
+ */
+export async function markDeprovisioned(tx: Tx, userId: string, at: number | null): Promise<void> {
+  await tx.updateTable('users').set({ deprovisioned_at: at }).where('id', '=', userId).execute();
+}
 
 /** SPEC §4 last token: when the connection last refreshed. */
 export const touchLastToken = prepared((db, p: { at: number; id: string }) =>

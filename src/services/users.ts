@@ -122,19 +122,28 @@ export async function setRole(
 ): Promise<User> {
   const email = normaliseEmail(emailInput);
   const role = checkRole(roleInput);
-  return s.store.transact(async (tx) => {
-    // Locked before the user is read, so the role read below is the one in force.
-    const owners = role === 'owner' ? [] : await lockOwners(s, tx);
-    const row = await tx.selectFrom('users').selectAll().where('email', '=', email).executeTakeFirst();
-    if (!row) throw new NotFound(`No user with email ${email}`);
-    if (row.role === 'owner' && role !== 'owner' && owners.length <= 1) {
-      throw new Conflict('The last owner cannot be demoted');
-    }
-    const at = s.clock.now();
-    await changeRole(tx, row.id, role);
-    await audit(tx, at, actor, 'user.role_changed', null, { email, from: row.role, to: role });
-    return toUser({ ...row, role });
-  });
+  return s.store.transact((tx) => setRoleIn(s, tx, email, role, actor));
+}
+
+/** setRole inside the caller's transaction (SCIM applies several changes as one). */
+export async function setRoleIn(
+  s: Services,
+  tx: Tx,
+  email: string,
+  role: Role,
+  actor: string,
+): Promise<User> {
+  // Locked before the user is read, so the role read below is the one in force.
+  const owners = role === 'owner' ? [] : await lockOwners(s, tx);
+  const row = await tx.selectFrom('users').selectAll().where('email', '=', email).executeTakeFirst();
+  if (!row) throw new NotFound(`No user with email ${email}`);
+  if (row.role === 'owner' && role !== 'owner' && owners.length <= 1) {
+    throw new Conflict('The last owner cannot be demoted');
+  }
+  const at = s.clock.now();
+  await changeRole(tx, row.id, role);
+  await audit(tx, at, actor, 'user.role_changed', null, { email, from: row.role, to: role });
+  return toUser({ ...row, role });
 }
 
 /**
@@ -163,33 +172,39 @@ export async function lockOwners(s: Services, tx: Tx): Promise<string[]> {
  */
 export async function disableUser(s: Services, emailInput: string, actor: string): Promise<User> {
   const email = normaliseEmail(emailInput);
-  return s.store.transact(async (tx) => {
-    const owners = await lockOwners(s, tx);
-    const row = await tx.selectFrom('users').selectAll().where('email', '=', email).executeTakeFirst();
-    if (!row) throw new NotFound(`No user with email ${email}`);
-    if (owners.length === 1 && owners[0] === row.id) throw new Conflict('The last owner cannot be disabled');
-    const at = s.clock.now();
-    // Written even when already disabled: the row lock it takes is what a
-    // concurrent code exchange for this user waits on (services/code-grant.ts).
-    await setUserStatus(tx, row.id, 'disabled');
-    if (row.status !== 'disabled') await audit(tx, at, actor, 'user.disabled', null, { email });
-    await revokeConnectionsOfUser(tx, at, row.id, { label: actor }, 'user disabled');
-    return toUser({ ...row, status: 'disabled' });
-  });
+  return s.store.transact((tx) => disableUserIn(s, tx, email, actor));
+}
+
+/** disableUser inside the caller's transaction (SCIM: PATCH active=false, DELETE). */
+export async function disableUserIn(s: Services, tx: Tx, email: string, actor: string): Promise<User> {
+  const owners = await lockOwners(s, tx);
+  const row = await tx.selectFrom('users').selectAll().where('email', '=', email).executeTakeFirst();
+  if (!row) throw new NotFound(`No user with email ${email}`);
+  if (owners.length === 1 && owners[0] === row.id) throw new Conflict('The last owner cannot be disabled');
+  const at = s.clock.now();
+  // Written even when already disabled: the row lock it takes is what a
+  // concurrent code exchange for this user waits on (services/code-grant.ts).
+  await setUserStatus(tx, row.id, 'disabled');
+  if (row.status !== 'disabled') await audit(tx, at, actor, 'user.disabled', null, { email });
+  await revokeConnectionsOfUser(tx, at, row.id, { label: actor }, 'user disabled');
+  return toUser({ ...row, status: 'disabled' });
 }
 
 /** SPEC §10 Enable: sign-in works again; revoked connections stay revoked. */
 export async function enableUser(s: Services, emailInput: string, actor: string): Promise<User> {
   const email = normaliseEmail(emailInput);
-  return s.store.transact(async (tx) => {
-    const row = await tx.selectFrom('users').selectAll().where('email', '=', email).executeTakeFirst();
-    if (!row) throw new NotFound(`No user with email ${email}`);
-    if (row.status !== 'active') {
-      await setUserStatus(tx, row.id, 'active');
-      await audit(tx, s.clock.now(), actor, 'user.enabled', null, { email });
-    }
-    return toUser({ ...row, status: 'active' });
-  });
+  return s.store.transact((tx) => enableUserIn(s, tx, email, actor));
+}
+
+/** enableUser inside the caller's transaction. */
+export async function enableUserIn(s: Services, tx: Tx, email: string, actor: string): Promise<User> {
+  const row = await tx.selectFrom('users').selectAll().where('email', '=', email).executeTakeFirst();
+  if (!row) throw new NotFound(`No user with email ${email}`);
+  if (row.status !== 'active') {
+    await setUserStatus(tx, row.id, 'active');
+    await audit(tx, s.clock.now(), actor, 'user.enabled', null, { email });
+  }
+  return toUser({ ...row, status: 'active' });
 }
 
 /** How many active connections each user holds (SPEC §10 member JSON). */

@@ -15,6 +15,7 @@ import { upstreamKeys } from './migrations/0005_upstream_keys.js';
 import { userStatus } from './migrations/0005_user_status.js';
 import { identity } from './migrations/0006_identity.js';
 import { logoutTokens } from './migrations/0007_logout_tokens.js';
+import { scim } from './migrations/0008_scim.js';
 import { auditOutbox } from './migrations/0009_audit_outbox.js';
 import { streamMessages } from './migrations/0012_stream_messages.js';
 import type { Database, Dialect } from './schema.js';
@@ -146,6 +147,22 @@ export function isUnavailable(err: unknown): boolean {
   );
 }
 
+/**
+ * A unique or primary-key constraint refused a write: two requests created the
+ * same thing at once (PostgreSQL 23505; SQLite serialises writers, but says
+ * SQLITE_CONSTRAINT_UNIQUE / _PRIMARYKEY the same way).
+ */
+export function isUniqueViolation(err: unknown): boolean {
+  const code = (err as { code?: string })?.code ?? '';
+  return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
+}
+
+/** PostgreSQL gave up one of two transactions waiting on each other (deadlock, serialization): try again. */
+export function isRetryable(err: unknown): boolean {
+  const code = (err as { code?: string })?.code ?? '';
+  return code === '40P01' || code === '40001';
+}
+
 class Migrations implements MigrationProvider {
   constructor(private readonly dialect: Dialect) {}
   async getMigrations(): Promise<Record<string, Migration>> {
@@ -158,6 +175,7 @@ class Migrations implements MigrationProvider {
       '0005_user_status': userStatus(),
       '0006_identity': identity(this.dialect),
       '0007_logout_tokens': logoutTokens(),
+      '0008_scim': scim(this.dialect),
       '0009_audit_outbox': auditOutbox(this.dialect),
       '0012_stream_messages': streamMessages(),
     };

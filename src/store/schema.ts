@@ -49,6 +49,39 @@ export interface Database {
     jti_hash: string;
     expires_at: number;
   };
+  /** SPEC §10 SCIM: bearer tokens of `waxseal scim-token create`, hashed (migration 0008). */
+  scim_tokens: {
+    id: string;
+    name: string;
+    token_hash: string;
+    created_at: number;
+    last_used_at: number | null;
+    revoked_at: number | null;
+  };
+  /** SPEC §10 SCIM: what the IdP says of a user beyond the users row. */
+  scim_users: {
+    user_id: string;
+    external_id: string | null;
+    /** 1 when the IdP wants the user active (RFC 7643 §4.1.1). */
+    active: number;
+    /** JSON: name, displayName, emails, … as the IdP last sent them. */
+    attributes: string;
+    /** 1 while the user is disabled only because no group gives a role (OIDC_DEFAULT_ROLE=none). */
+    held_no_role: Generated<number>;
+    updated_at: number;
+  };
+  /** SPEC §10 SCIM: the IdP's groups; displayName maps to a role through OIDC_ROLE_MAP. */
+  scim_groups: {
+    id: string;
+    display_name: string;
+    external_id: string | null;
+    created_at: number;
+    updated_at: number;
+  };
+  scim_group_members: {
+    group_id: string;
+    user_id: string;
+  };
   oauth_clients: {
     client_id: string;
     secret_hash: string | null;

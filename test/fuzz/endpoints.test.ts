@@ -13,6 +13,9 @@ import * as OTPAuth from 'otpauth';
 import pino from 'pino';
 import { loadConfig } from '../../src/config.js';
 import { openServices } from '../../src/server.js';
+import { createScimGroup } from '../../src/services/scim-groups.js';
+import { createScimToken } from '../../src/services/scim-tokens.js';
+import { createScimUser } from '../../src/services/scim-users.js';
 import { enableTotp } from '../../src/services/users.js';
 import { openStore, type Store } from '../../src/store/db.js';
 import { addUser, Browser, PASSWORD } from '../helpers/flow.js';
@@ -84,6 +87,18 @@ describe('issue #6 fuzzing every endpoint of a real server process', () => {
     await addUser({ services: s } as TestServer, 'totp@example.com', 'member');
     await addUser({ services: s } as TestServer, 'target@example.com', 'member');
     const totp = OTPAuth.URI.parse(await enableTotp(s, 'totp@example.com')) as OTPAuth.TOTP;
+    // SPEC §10 SCIM: a token, a provisioned user and a group for the SCIM seeds.
+    const scimToken = (await createScimToken(s, 'fuzz', 'test')).token;
+    const scimUser = (
+      await createScimUser(s, {
+        userName: 'scim@example.com',
+        active: true,
+        externalId: null,
+        attributes: {},
+      })
+    ).id;
+    const scimGroup = (await createScimGroup(s, { displayName: 'fuzzers', externalId: null, memberIds: [] }))
+      .id;
     await s.store.close();
     store = openStore(db.url);
 
@@ -115,6 +130,7 @@ describe('issue #6 fuzzing every endpoint of a real server process', () => {
       challenges: [],
       totp,
       lastAuditId: 0,
+      scim: { token: scimToken, user: scimUser, group: scimGroup },
     };
     await refill(pool, owner, totpUser, { email: 'owner@example.com', password: PASSWORD }, store);
     // Every /api call the server documents, plus any this suite knows of.

@@ -28,6 +28,8 @@ export interface Pool {
   challenges: string[];
   totp: OTPAuth.TOTP;
   lastAuditId: number;
+  /** SPEC §10 SCIM: a bearer token, a provisioned user's id and a group's id. */
+  scim: { token: string; user: string; group: string };
 }
 
 const sha = (v: string) => createHash('sha256').update(v).digest('base64url');
@@ -107,6 +109,68 @@ export interface Seed {
   query?: Record<string, string>;
   headers: Record<string, string>;
   body?: { type: 'json'; value: unknown } | { type: 'form'; value: Record<string, string> };
+}
+
+/** SPEC §10 SCIM at /scim/v2, in the shapes Entra ID and Okta send. */
+function scimSeeds(pool: Pool, i: number): Seed[] {
+  const headers = { authorization: `Bearer ${pool.scim.token}`, 'content-type': 'application/scim+json' };
+  const patchOp = (Operations: unknown[]) => ({
+    type: 'json' as const,
+    value: { schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations },
+  });
+  return [
+    { name: 'scim config', method: 'GET', path: '/scim/v2/ServiceProviderConfig', headers },
+    {
+      name: 'scim users filter',
+      method: 'GET',
+      path: '/scim/v2/Users',
+      query: { filter: `userName eq "fuzz${i % 5}@example.com"`, startIndex: '1', count: '10' },
+      headers,
+    },
+    {
+      name: 'scim user create',
+      method: 'POST',
+      path: '/scim/v2/Users',
+      headers,
+      body: {
+        type: 'json',
+        value: {
+          schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'],
+          userName: `scim-fuzz${i}@example.com`,
+          name: { givenName: 'Fuzz', familyName: String(i) },
+          emails: [{ primary: true, type: 'work', value: `scim-fuzz${i}@example.com` }],
+          active: true,
+        },
+      },
+    },
+    {
+      name: 'scim user patch (Entra)',
+      method: 'PATCH',
+      path: `/scim/v2/Users/${pool.scim.user}`,
+      headers,
+      body: patchOp([
+        { op: 'Replace', path: 'active', value: i % 2 ? 'False' : 'True' },
+        { op: 'Replace', path: 'emails[type eq "work"].value', value: 'scim@example.com' },
+      ]),
+    },
+    {
+      name: 'scim user patch (Okta)',
+      method: 'PATCH',
+      path: `/scim/v2/Users/${pool.scim.user}`,
+      headers,
+      body: patchOp([{ op: 'replace', value: { active: i % 3 !== 0 } }]),
+    },
+    {
+      name: 'scim group patch',
+      method: 'PATCH',
+      path: `/scim/v2/Groups/${pool.scim.group}`,
+      headers,
+      body: patchOp([
+        { op: 'Add', path: 'members', value: [{ value: pool.scim.user }] },
+        { op: 'remove', path: `members[value eq "${pool.scim.user}"]` },
+      ]),
+    },
+  ];
 }
 
 const pick = <T>(list: T[], i: number): T | undefined => (list.length ? list[i % list.length] : undefined);
@@ -283,6 +347,7 @@ export function seeds(pool: Pool, i: number, apiPaths: [string, string][]): Seed
       headers: { ...bearer(pick(pool.access, i)), ...mcpHeaders },
     },
     { name: 'mcp DELETE', method: 'DELETE', path: '/mcp', headers: bearer(pick(pool.access, i)) },
+    ...scimSeeds(pool, i),
   ];
   for (const [method, template] of apiPaths) {
     const path = template.replace('{id}', connection);

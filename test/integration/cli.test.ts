@@ -722,6 +722,10 @@ describe('issue 11 the CLI for a newcomer: help, version, exit codes, JSON, pass
       ['connections', 'regenerate-key', '--help'],
       ['config', '--help'],
       ['config', 'check', '--help'],
+      ['scim-token', '--help'],
+      ['scim-token', 'create', '--help'],
+      ['scim-token', 'list', '--help'],
+      ['scim-token', 'revoke', '--help'],
     ];
     // A database that does not exist yet: --help must not create it (serve --help starts nothing).
     const fresh = join(server.db.dir, 'untouched', 'waxseal.db');

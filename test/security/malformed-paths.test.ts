@@ -5,6 +5,10 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import pino from 'pino';
+import { loadConfig } from '../../src/config.js';
+import { openServices } from '../../src/server.js';
+import { createScimToken } from '../../src/services/scim-tokens.js';
 import { PASSWORD } from '../helpers/flow.js';
 import { type Instance, startInstance } from '../helpers/processes.js';
 import { createTestDatabase, freePort, SECRET, type TestDatabase } from '../helpers/server.js';
@@ -82,6 +86,40 @@ describe('issue 11 malformed percent-escapes in the path', () => {
         error: 'bad_request',
         error_description: 'The request path has a malformed percent-escape',
       });
+    }
+  });
+
+  test('under /scim/v2 a malformed escape is a SCIM error (RFC 7644 §3.12): 401 without a token, 400 with one', async () => {
+    const admin = await openServices(
+      loadConfig({ DATABASE_URL: db.url, WAXSEAL_SECRET: SECRET, LOG_LEVEL: 'silent' }),
+      {
+        log: pino({ level: 'silent' }),
+      },
+    );
+    const { token } = await createScimToken(admin, 'malformed', 'test').finally(() => admin.store.close());
+    const paths = [
+      '/scim/v2/%FF',
+      '/scim/v2/Users/%FF',
+      '/scim/v2/Groups/%C0%AF',
+      '/scim/v2/Schemas/%E0%80',
+      '/scim/v2/%',
+    ];
+    for (const method of METHODS) {
+      for (const path of paths) {
+        for (const authorization of [undefined, `Bearer ${token}`]) {
+          const res = await fetch(`${instance.url}${path}`, {
+            method,
+            headers: { 'content-type': 'application/scim+json', ...(authorization ? { authorization } : {}) },
+            body: method === 'GET' ? undefined : '{}',
+          });
+          const what = `${method} ${path} ${authorization ? 'with' : 'without'} a token`;
+          assert.equal(res.status, authorization ? 400 : 401, what);
+          const body = (await res.json()) as { schemas?: unknown; status?: unknown; detail?: unknown };
+          assert.deepEqual(body.schemas, ['urn:ietf:params:scim:api:messages:2.0:Error'], what);
+          assert.equal(body.status, String(res.status), what);
+          assert.equal(typeof body.detail, 'string', what);
+        }
+      }
     }
   });
 
