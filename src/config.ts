@@ -34,6 +34,8 @@ export interface Config {
   oidc?: OidcSettings;
   /** SPEC §10 LOCAL_SIGNIN: false means only the IdP signs people in (the CLI still works). */
   localSignin: boolean;
+  /** SPEC §12: requests per minute one connection may make to /mcp, across every instance; null = off. */
+  mcpRequestsPerMinutePerConnection: number | null;
 }
 
 export type RoleOrNone = Role | 'none';
@@ -224,6 +226,7 @@ const schema = z.object({
     .max(10_080, 'must be 0-10080')
     .default(60),
   LOCAL_SIGNIN: onOff.default('on'),
+  MCP_REQUESTS_PER_MINUTE_PER_CONNECTION: count(1_000_000).optional(),
 });
 
 /** Values never echoed in an error message. */
@@ -295,6 +298,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     upstreamsFile: e.WAXSEAL_CONFIG,
     introspectionSecret: e.INTROSPECTION_SECRET,
     localSignin: e.LOCAL_SIGNIN === 'on',
+    mcpRequestsPerMinutePerConnection: e.MCP_REQUESTS_PER_MINUTE_PER_CONNECTION ?? null,
     oidc:
       e.OIDC_ISSUER && e.OIDC_CLIENT_ID && e.OIDC_CLIENT_SECRET
         ? {

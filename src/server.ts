@@ -11,7 +11,9 @@ import type { RegisterTools } from './http/mcp/endpoint.js';
 import { loadSecret } from './secret.js';
 import { logAuditEvents } from './services/audit.js';
 import type { Services } from './services/context.js';
+import { LastUsed } from './services/last-used.js';
 import { discoverIdp } from './services/oidc-client.js';
+import { RequestBudgets } from './services/request-budget.js';
 import { ensureAdminFromConfig, issueSetupToken } from './services/setup.js';
 import { sweepExpired, sweepRateLimits, sweepUnusedClients } from './services/sweep.js';
 import { migrate, openStore } from './store/db.js';
@@ -48,6 +50,10 @@ export async function openServices(config: Config, options: OpenOptions = {}): P
     secret: loadSecret(config),
     cache,
     log,
+    lastUsed: new LastUsed(store, clock, log),
+    budgets: config.mcpRequestsPerMinutePerConnection
+      ? new RequestBudgets(store, clock, log, config.mcpRequestsPerMinutePerConnection)
+      : null,
   };
 }
 
@@ -97,6 +103,7 @@ export async function startServer(
     if (clients > 0) s.log.info({ clients }, 'deleted dynamic registrations that were never used');
     await sweepRateLimits(s);
   };
+  s.lastUsed.start();
   const sweeper = setInterval(() => void sweep().catch(() => undefined), 10 * MINUTE);
   sweeper.unref();
   s.log.info(
@@ -117,6 +124,8 @@ export async function startServer(
           server.closeIdleConnections();
         });
         await mcp.close();
+        // SPEC §12: the last uses noted since the last batch are written before the database closes.
+        await s.lastUsed.close();
         await watcher.stop();
         await s.store.close();
       })();

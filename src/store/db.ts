@@ -15,6 +15,7 @@ import { upstreamKeys } from './migrations/0005_upstream_keys.js';
 import { userStatus } from './migrations/0005_user_status.js';
 import { identity } from './migrations/0006_identity.js';
 import { logoutTokens } from './migrations/0007_logout_tokens.js';
+import { connectionPolicy } from './migrations/0010_connection_policy.js';
 import type { Database, Dialect } from './schema.js';
 
 export type { Dialect } from './schema.js';
@@ -156,6 +157,7 @@ class Migrations implements MigrationProvider {
       '0005_user_status': userStatus(),
       '0006_identity': identity(this.dialect),
       '0007_logout_tokens': logoutTokens(),
+      '0010_connection_policy': connectionPolicy(this.dialect),
     };
   }
 }

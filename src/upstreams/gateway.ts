@@ -120,7 +120,10 @@ class Exchange {
       source,
       items: items.filter((t) => allowed.get(source)?.has(t.name) ?? true),
     }));
-    return { tools: this.gateway.naming.expose(shown) };
+    // SPEC §12: the connection's allow-list, on the names the client sees.
+    return {
+      tools: this.gateway.parts.permissions.allowedOnly(this.caller, this.gateway.naming.expose(shown)),
+    };
   }
 
   async callTool(params: { name: string; _meta?: { progressToken?: string | number } }) {

@@ -1,5 +1,5 @@
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
-import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import express, { type NextFunction, type Request, type Response, Router } from 'express';
 import { callerOf, type McpCaller } from '../../services/caller.js';
@@ -7,7 +7,8 @@ import type { Services } from '../../services/context.js';
 import type { McpRuntime } from '../../upstreams/runtime.js';
 import { toWaxsealError } from '../errors.js';
 import { requireBearer } from './bearer.js';
-import { registerBuiltinTools } from './tools.js';
+import { connectionPolicy } from './connection-policy.js';
+import { newLocalServer } from './tools.js';
 
 /** What a library tool hook is given besides the server: who calls this request (SPEC §3). */
 export interface ToolContext {
@@ -40,14 +41,11 @@ const jsonRpcError = (code: number, message: string) => ({
  * transport, so any instance can serve any request (SPEC §1 scale-out).
  */
 export function mcpRouter(s: Services, extraTools: RegisterTools[] = [], runtime?: McpRuntime): Router {
-  const localServer = (caller: McpCaller) => {
-    const server = new McpServer({ name: 'waxseal', version: '0.1.0' });
-    registerBuiltinTools(server);
-    for (const register of extraTools) register(server, { caller });
-    return server;
-  };
+  const localServer = (caller: McpCaller) => newLocalServer(caller, extraTools);
   const router = Router();
   router.all('/mcp', requireBearer(s));
+  // SPEC §12: last used and the rate limit per connection (connection-policy.ts).
+  router.all('/mcp', connectionPolicy(s));
   router.post(
     '/mcp',
     express.json({ limit: '1mb' }),
