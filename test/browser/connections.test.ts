@@ -145,6 +145,7 @@ describe('SPEC §6 Settings › MCP in Chromium', { skip }, () => {
       'API key',
       'Connected',
       'Last token',
+      'Last used',
       'Actions',
     ]);
 
