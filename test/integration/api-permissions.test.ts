@@ -22,6 +22,8 @@ const CONNECTION_FIELDS = [
   'connectedAt',
   'id',
   'lastTokenAt',
+  'lastUsedAt',
+  'lastUsedIp',
   'revokedAt',
   'revokedBy',
   'status',
@@ -49,6 +51,8 @@ interface ConnectionJson {
   apiKeyPrefix: string;
   connectedAt: string;
   lastTokenAt: string | null;
+  lastUsedAt: string | null;
+  lastUsedIp: string | null;
   revokedAt: string | null;
   revokedBy: string | null;
 }
@@ -88,6 +92,8 @@ function assertConnectionShape(c: unknown): asserts c is ConnectionJson {
   assert.match(o.apiKeyPrefix as string, /^wax_sk_[0-9A-Za-z_-]{5,8}$/);
   assert.ok(isIso(o.connectedAt), `connectedAt ${String(o.connectedAt)} is ISO 8601`);
   assert.ok(o.lastTokenAt === null || isIso(o.lastTokenAt), 'lastTokenAt is null or ISO 8601');
+  assert.ok(o.lastUsedAt === null || isIso(o.lastUsedAt), 'lastUsedAt is null or ISO 8601');
+  assert.ok(o.lastUsedIp === null || typeof o.lastUsedIp === 'string', 'lastUsedIp is null or a string');
   if (o.status === 'active') {
     assert.equal(o.revokedAt, null);
     assert.equal(o.revokedBy, null);

@@ -33,6 +33,8 @@ const CONNECTION_FIELDS = [
   'connectedAt',
   'id',
   'lastTokenAt',
+  'lastUsedAt',
+  'lastUsedIp',
   'revokedAt',
   'revokedBy',
   'status',
