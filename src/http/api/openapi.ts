@@ -347,7 +347,7 @@ export function openApiDocument(s: Services) {
               type: 'array',
               items: { type: 'string' },
               description:
-                'The tools the connection’s role may use, as tools/list would show them without the allow-list',
+                'The tools the connection’s role may use, as tools/list would show them without the allow-list; empty for a revoked connection',
             },
           },
         },

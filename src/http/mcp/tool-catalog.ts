@@ -34,6 +34,8 @@ export function toolCatalog(s: Services, hooks: RegisterTools[], runtime?: McpRu
   return async (connectionId) => {
     const c = await connectionFor(s, connectionId);
     if (!c) throw new NotFound(`No connection with id ${connectionId}`);
+    // A revoked connection uses nothing; its key is not sent to any upstream again.
+    if (c.status !== 'active') return [];
     const caller: McpCaller = {
       user: { id: c.userId, email: c.userEmail, role: c.role },
       connection: { id: c.id, clientName: c.clientName, allowedTools: null },

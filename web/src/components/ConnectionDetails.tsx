@@ -92,11 +92,13 @@ export function ConnectionDetails({
           <code>{c.id}</code>
         </dd>
       </dl>
-      <ToolAllowEditor
-        connectionId={c.id}
-        canEdit={canEditTools && c.status === 'active'}
-        onSaved={() => setVersion((v) => v + 1)}
-      />
+      {c.status === 'active' ? (
+        <ToolAllowEditor
+          connectionId={c.id}
+          canEdit={canEditTools}
+          onSaved={() => setVersion((v) => v + 1)}
+        />
+      ) : null}
       <h3 className="help-heading">Audit events</h3>
       {error ? (
         <p role="alert" className="alert">
