@@ -167,7 +167,11 @@ for (const kind of ['sqlite', 'postgres'] as const) {
       assert.equal((await b.signIn('owner@example.com', 'owner-password-1')).status, 303);
       const res = await b.fetch('/api/mcp-connections?limit=100');
       assert.equal(res.status, 200);
-      return ((await res.json()) as { items: Record<string, unknown>[] }).items;
+      // Without the last-use fields (SPEC §12): written behind the requests, they may
+      // land between two reads of rows nothing else changed.
+      return ((await res.json()) as { items: Record<string, unknown>[] }).items.map(
+        ({ lastUsedAt: _at, lastUsedIp: _ip, ...rest }) => rest,
+      );
     };
 
     before(async () => {
