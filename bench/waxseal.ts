@@ -59,6 +59,10 @@ export async function deployWaxseal(
     PUBLIC_URL: `http://127.0.0.1:${port}`,
     WAXSEAL_SECRET: SECRET,
     ...BENCH_LIMITS,
+    // SPEC §12: `MCP_REQUESTS_PER_MINUTE_PER_CONNECTION=N npm run bench` measures with the rate limit on.
+    ...(process.env.MCP_REQUESTS_PER_MINUTE_PER_CONNECTION
+      ? { MCP_REQUESTS_PER_MINUTE_PER_CONNECTION: process.env.MCP_REQUESTS_PER_MINUTE_PER_CONNECTION }
+      : {}),
     ...options.env,
   };
   const instance = await startWaxseal(env, { port, nodeArgs: options.nodeArgs, cwd: options.cwd });

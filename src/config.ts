@@ -36,6 +36,8 @@ export interface Config {
   oidc?: OidcSettings;
   /** SPEC §10 LOCAL_SIGNIN: false means only the IdP signs people in (the CLI still works). */
   localSignin: boolean;
+  /** SPEC §12: requests per minute one connection may make to /mcp, across every instance; null = off. */
+  mcpRequestsPerMinutePerConnection: number | null;
   /** SPEC §13 audit stream: where every audit event is POSTed, and the HMAC key that signs it. */
   auditWebhook?: { url: string; secret: string };
   /** SPEC §12 maximum age: connections older than this are revoked by the sweep; absent = off. */
@@ -299,6 +301,7 @@ const schema = z.object({
     .optional(),
   AUDIT_WEBHOOK_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
   CONNECTION_MAX_AGE_DAYS: count(36_500).optional(),
+  MCP_REQUESTS_PER_MINUTE_PER_CONNECTION: count(1_000_000).optional(),
 });
 
 /** Values never echoed in an error message. */
@@ -389,6 +392,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         : undefined,
     connectionMaxAgeMs:
       e.CONNECTION_MAX_AGE_DAYS === undefined ? undefined : e.CONNECTION_MAX_AGE_DAYS * 86_400_000,
+    mcpRequestsPerMinutePerConnection: e.MCP_REQUESTS_PER_MINUTE_PER_CONNECTION ?? null,
     oidc:
       e.OIDC_ISSUER && e.OIDC_CLIENT_ID && e.OIDC_CLIENT_SECRET
         ? {

@@ -12,7 +12,9 @@ import { loadSecret } from './secret.js';
 import { logAuditEvents, streamAuditEvents } from './services/audit.js';
 import { type AuditStream, startAuditStream } from './services/audit-stream.js';
 import type { Services } from './services/context.js';
+import { LastUsed } from './services/last-used.js';
 import { discoverIdp } from './services/oidc-client.js';
+import { RequestBudgets } from './services/request-budget.js';
 import { ensureAdminFromConfig, issueSetupToken } from './services/setup.js';
 import {
   sweepExpired,
@@ -58,6 +60,10 @@ export async function openServices(config: Config, options: OpenOptions = {}): P
     secret: loadSecret(config),
     cache,
     log,
+    lastUsed: new LastUsed(store, clock, log),
+    budgets: config.mcpRequestsPerMinutePerConnection
+      ? new RequestBudgets(store, clock, log, config.mcpRequestsPerMinutePerConnection)
+      : null,
   };
 }
 
@@ -113,6 +119,7 @@ export async function startServer(
     const expired = await sweepExpiredConnections(s);
     if (expired > 0) s.log.info({ connections: expired }, 'revoked connections past CONNECTION_MAX_AGE_DAYS');
   };
+  s.lastUsed.start();
   const sweeper = setInterval(() => void sweep().catch(() => undefined), 10 * MINUTE);
   sweeper.unref();
   s.log.info(
@@ -136,6 +143,8 @@ export async function startServer(
         });
         await mcp.close();
         await stream?.stop();
+        // SPEC §12: the last uses noted since the last batch are written before the database closes.
+        await s.lastUsed.close();
         await watcher.stop();
         await s.store.close();
         // Last, so the spans of the requests just finished are exported too.

@@ -15,7 +15,7 @@ import type { McpCaller } from '../../src/services/caller.js';
 
 const caller: McpCaller = {
   user: { id: 'u1', email: 'bench@example.com', role: 'admin' },
-  connection: { id: 'c1', clientName: 'bench' },
+  connection: { id: 'c1', clientName: 'bench', allowedTools: null },
   apiKey: 'wax_sk_baseline',
   apiKeyPrefix: 'wax_sk_basel',
 };

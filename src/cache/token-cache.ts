@@ -1,4 +1,5 @@
 import { type Clock, systemClock } from '../domain/clock.js';
+import type { ToolAllow } from '../domain/tool-allow.js';
 import type { Db } from '../store/db.js';
 import type { InvalidationKind } from '../store/invalidations.js';
 import { Lease } from './lease.js';
@@ -28,6 +29,8 @@ export interface ConnectionEntry {
   /** The full current key, derived once when the entry is loaded; kept in memory only. */
   apiKey: string;
   apiKeyPrefix: string;
+  /** SPEC §12 tools per connection: evicted with the connection when it changes. */
+  allowedTools: ToolAllow;
 }
 
 const MAX_ENTRIES = 100_000;

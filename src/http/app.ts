@@ -4,6 +4,7 @@ import type { Services } from '../services/context.js';
 import type { McpRuntime } from '../upstreams/runtime.js';
 import { auditRouter } from './api/audit.js';
 import { configRouter } from './api/config.js';
+import { connectionToolsRouter } from './api/connection-tools.js';
 import { lockoutsRouter } from './api/lockouts.js';
 import { membersRouter } from './api/members.js';
 import { openApiRouter } from './api/openapi.js';
@@ -13,6 +14,7 @@ import { errorRenderer } from './errors.js';
 import { createMetrics, healthRouter } from './health.js';
 import { abuseLimits } from './limits.js';
 import { mcpRouter, type RegisterTools } from './mcp/endpoint.js';
+import { toolCatalog } from './mcp/tool-catalog.js';
 import { authorizeRouter } from './oauth/authorize.js';
 import { introspectRouter } from './oauth/introspect.js';
 import { metadataRouter } from './oauth/metadata.js';
@@ -96,6 +98,7 @@ export function createApp(s: Services, options: { tools?: RegisterTools[]; mcp?:
   app.use(auditRouter(s));
   app.use(openApiRouter(s));
   app.use(upstreamsRouter(s, options.mcp?.report));
+  app.use(connectionToolsRouter(s, toolCatalog(s, options.tools ?? [], options.mcp)));
   app.use(apiRouter(s));
   app.use(webRouter(s));
   app.use((req, res) => {

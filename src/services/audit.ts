@@ -15,6 +15,8 @@ export type AuditAction =
   | 'connection.code_replayed'
   | 'connection.refresh_reuse'
   | 'connection.token_refreshed'
+  // SPEC §12 tools per connection.
+  | 'connection.tools_changed'
   | 'user.created'
   | 'user.role_changed'
   | 'user.signed_in'

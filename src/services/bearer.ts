@@ -1,5 +1,6 @@
 import type { ConnectionEntry, TokenEntry } from '../cache/token-cache.js';
 import { sha256, TOKEN_PREFIX } from '../domain/secrets.js';
+import { decodeToolAllow } from '../domain/tool-allow.js';
 import { apiKeyFor } from './api-keys.js';
 import type { Services } from './context.js';
 
@@ -94,6 +95,7 @@ async function loadConnection(s: Services, id: string): Promise<ConnectionEntry 
       'c.status',
       'c.client_id',
       'c.client_name',
+      'c.tool_allow',
       'u.id as user_id',
       'u.email',
       'u.role',
@@ -115,6 +117,7 @@ async function loadConnection(s: Services, id: string): Promise<ConnectionEntry 
         apiKeyId: row.key_id,
         apiKey: apiKeyFor(s, row.key_ref),
         apiKeyPrefix: row.key_prefix,
+        allowedTools: decodeToolAllow(row.tool_allow),
       }
     : null;
 }

@@ -1,9 +1,11 @@
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
+import type { ToolAllow } from '../domain/tool-allow.js';
 
 /** Who calls an MCP tool (SPEC §3): user, role, connection and the connection's current API key. */
 export interface McpCaller {
   user: { id: string; email: string; role: string };
-  connection: { id: string; clientName: string };
+  /** `allowedTools`: SPEC §12 tools per connection, null for every tool the role may use. */
+  connection: { id: string; clientName: string; allowedTools: ToolAllow };
   apiKey: string;
   apiKeyPrefix: string;
 }

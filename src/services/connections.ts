@@ -17,6 +17,9 @@ export interface ConnectionView {
   apiKeyPrefix: string;
   connectedAt: string;
   lastTokenAt: string | null;
+  /** SPEC §12 last used: the last /mcp request, written at most once a minute (services/last-used.ts). */
+  lastUsedAt: string | null;
+  lastUsedIp: string | null;
   revokedAt: string | null;
   revokedBy: string | null;
 }
@@ -36,6 +39,8 @@ function baseQuery(db: Db) {
       'k.key_prefix',
       'c.connected_at',
       'c.last_token_at',
+      'c.last_used_at',
+      'c.last_used_ip',
       'c.revoked_at',
       'c.revoked_by',
     ]);
@@ -52,6 +57,8 @@ function toView(r: Row): ConnectionView {
     apiKeyPrefix: r.key_prefix,
     connectedAt: iso(r.connected_at) as string,
     lastTokenAt: iso(r.last_token_at),
+    lastUsedAt: iso(r.last_used_at),
+    lastUsedIp: r.last_used_ip,
     revokedAt: iso(r.revoked_at),
     revokedBy: r.revoked_by,
   };

@@ -18,6 +18,27 @@ export interface Services {
   log: Logger;
   /** Issue #12: the team's OpenID provider, discovered at start-up; absent without OIDC_ISSUER. */
   idp?: Idp;
+  /** SPEC §12 last used: the write-behind buffer /mcp notes each request in. */
+  lastUsed: LastUseBuffer;
+  /** SPEC §12 rate limit per connection; null when MCP_REQUESTS_PER_MINUTE_PER_CONNECTION is unset. */
+  budgets: RequestBudget | null;
+}
+
+/** SPEC §12 last used (services/last-used.ts LastUsed). */
+export interface LastUseBuffer {
+  /** The hot path: notes a request in memory. */
+  record(connectionId: string, ip: string): void;
+  /** Writes every noted use now (tests, shutdown). */
+  flush(): Promise<void>;
+  start(): void;
+  close(): Promise<void>;
+}
+
+/** SPEC §12 rate limit per connection (services/request-budget.ts RequestBudgets). */
+export interface RequestBudget {
+  readonly limit: number;
+  /** 0 when the request may go on, otherwise the seconds until the window ends. */
+  take(connectionId: string): number | Promise<number>;
 }
 
 export function newId(random: Random): string {

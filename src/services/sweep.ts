@@ -93,6 +93,11 @@ export async function sweepRateLimits(s: Services): Promise<number> {
     .deleteFrom('rate_limits')
     .where('window_start', '<', s.clock.now() - longest)
     .executeTakeFirst();
+  // SPEC §12: a connection's request budget of a window long ended.
+  await s.store.db
+    .deleteFrom('connection_budgets')
+    .where('window_start', '<', s.clock.now() - HOUR)
+    .execute();
   return Number(result.numDeletedRows);
 }
 

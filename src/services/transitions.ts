@@ -1,5 +1,6 @@
 import { Conflict, NotFound } from '../domain/errors.js';
 import type { Role } from '../domain/permissions.js';
+import { encodeToolAllow, type ToolAllow } from '../domain/tool-allow.js';
 import type { Db } from '../store/db.js';
 import type { Tx } from '../store/invalidations.js';
 import { prepared } from '../store/prepared.js';
@@ -207,6 +208,21 @@ export async function changeEmail(tx: Tx, userId: string, email: string): Promis
   await tx.invalidate('user', userId);
 }
 
+/**
+ * SPEC §12 tools per connection. The allow-list travels with the cached
+ * connection (cache/token-cache.ts), so the invalidation puts it in force on
+ * every instance from the next request. 404 for an unknown id.
+ */
+export async function setToolAllow(tx: Tx, id: string, allow: ToolAllow): Promise<void> {
+  const updated = await tx
+    .updateTable('connections')
+    .set({ tool_allow: encodeToolAllow(allow) })
+    .where('id', '=', id)
+    .executeTakeFirst();
+  if (Number(updated.numUpdatedRows) === 0) throw new NotFound(`No connection with id ${id}`);
+  await tx.invalidate('connection', id);
+}
+
 // Writes below change nothing a bearer resolves to, so they invalidate nothing.
 
 /** SPEC §10 SCIM: a user the IdP provisions; nobody can have cached them yet. */
@@ -237,6 +253,26 @@ export async function insertProvisionedUser(
  */
 export async function markDeprovisioned(tx: Tx, userId: string, at: number | null): Promise<void> {
   await tx.updateTable('users').set({ deprovisioned_at: at }).where('id', '=', userId).execute();
+}
+
+/**
+ * SPEC §12 last used, written behind the requests by services/last-used.ts:
+ * one transaction for a whole batch. No bearer resolves to these columns (the
+ * token cache does not hold them), so there is nothing to invalidate. A value
+ * never moves backwards, whichever instance's batch lands last.
+ */
+export async function writeLastUsed(
+  tx: Tx,
+  uses: ReadonlyArray<{ id: string; at: number; ip: string }>,
+): Promise<void> {
+  for (const use of uses) {
+    await tx
+      .updateTable('connections')
+      .set({ last_used_at: use.at, last_used_ip: use.ip })
+      .where('id', '=', use.id)
+      .where((eb) => eb.or([eb('last_used_at', 'is', null), eb('last_used_at', '<', use.at)]))
+      .execute();
+  }
 }
 
 /** SPEC §4 last token: when the connection last refreshed. */

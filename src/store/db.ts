@@ -17,6 +17,7 @@ import { identity } from './migrations/0006_identity.js';
 import { logoutTokens } from './migrations/0007_logout_tokens.js';
 import { scim } from './migrations/0008_scim.js';
 import { auditOutbox } from './migrations/0009_audit_outbox.js';
+import { connectionPolicy } from './migrations/0010_connection_policy.js';
 import { streamMessages } from './migrations/0012_stream_messages.js';
 import type { Database, Dialect } from './schema.js';
 
@@ -177,6 +178,7 @@ class Migrations implements MigrationProvider {
       '0007_logout_tokens': logoutTokens(),
       '0008_scim': scim(this.dialect),
       '0009_audit_outbox': auditOutbox(this.dialect),
+      '0010_connection_policy': connectionPolicy(this.dialect),
       '0012_stream_messages': streamMessages(),
     };
   }

@@ -145,6 +145,11 @@ export interface Database {
     revoked_at: number | null;
     revoked_by: string | null;
     current_api_key_id: string;
+    /** SPEC §12 last used (migration 0010), written behind the request. */
+    last_used_at: number | null;
+    last_used_ip: string | null;
+    /** SPEC §12 tools per connection: a JSON array of tool names, or null for all its role may use. */
+    tool_allow: string | null;
   };
   api_keys: {
     id: string;
@@ -242,6 +247,13 @@ export interface Database {
     api_key_id: string;
     upstream: string;
     created_at: number;
+  };
+  /** SPEC §12 rate limit: how much of a connection's per-minute budget instances have claimed. */
+  connection_budgets: {
+    connection_id: string;
+    window_start: number;
+    claimed: number;
+    granted: number;
   };
   /** Connections per status, kept exact by triggers (migration 0004): the list's cheap total. */
   connection_counts: {

@@ -6,5 +6,6 @@
  */
 export interface GatewayCaller {
   user: { email: string; role: string };
-  connection: { id: string };
+  /** `allowedTools`: SPEC §12 tools per connection (domain/tool-allow.ts); absent or null: no narrowing. */
+  connection: { id: string; allowedTools?: readonly string[] | null };
 }

@@ -225,7 +225,12 @@ class Exchange {
       source,
       items: items.filter((t) => allowed.get(source)?.has(t.name) ?? true),
     }));
-    return this.page('tools', this.gateway.naming.expose(shown), cursor);
+    // SPEC §12: the connection's allow-list, on the names the client sees.
+    const visible = this.gateway.parts.permissions.allowedOnly(
+      this.caller,
+      this.gateway.naming.expose(shown),
+    );
+    return this.page('tools', visible, cursor);
   }
 
   async callTool(params: { name: string; _meta?: { progressToken?: string | number } }) {

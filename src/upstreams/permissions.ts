@@ -1,4 +1,5 @@
 import { ErrorCode } from '@modelcontextprotocol/sdk/types.js';
+import { toolAllowed } from '../domain/tool-allow.js';
 import { audit } from '../services/audit.js';
 import type { Services } from '../services/context.js';
 import type { GatewayCaller } from './caller.js';
@@ -27,13 +28,29 @@ export class ToolPermissions {
     return shown;
   }
 
-  /** Refuses a call to a tool the caller's role may not use. */
+  /**
+   * SPEC §12 tools per connection, on the names the client sees (after any
+   * upstream prefix): tools outside the connection's allow-list are left out.
+   */
+  allowedOnly<T extends { name: string }>(caller: GatewayCaller, exposed: T[]): T[] {
+    const allow = caller.connection.allowedTools ?? null;
+    return allow === null ? exposed : exposed.filter((t) => toolAllowed(allow, t.name));
+  }
+
+  /**
+   * Refuses a call to a tool outside the connection's allow-list with the
+   * error of an unknown tool (SPEC §12, as routing.ts words it), and a call to
+   * a tool the caller's role may not use.
+   */
   async check(
     caller: GatewayCaller,
     upstream: UpstreamDefinition,
     tool: string,
     exposed: string,
   ): Promise<void> {
+    if (!toolAllowed(caller.connection.allowedTools ?? null, exposed)) {
+      throw new RpcError(ErrorCode.InvalidParams, `Tool ${exposed} not found`);
+    }
     if (mayUseTool(upstream, caller.user.role, tool)) return;
     await this.record(caller, 'mcp.tool_denied', { upstream: upstream.name, tool, role: caller.user.role });
     throw new RpcError(

@@ -188,6 +188,7 @@ describe('members, config and OpenAPI endpoints (SPEC §5, §7)', () => {
       'GET /api/config',
       'GET /api/lockouts',
       'GET /api/mcp-connections',
+      'GET /api/mcp-connections/{id}/tools',
       'GET /api/me',
       'GET /api/members',
       'GET /api/openapi.json',
@@ -200,6 +201,7 @@ describe('members, config and OpenAPI endpoints (SPEC §5, §7)', () => {
       'POST /api/members/disable',
       'POST /api/members/enable',
       'POST /api/members/role',
+      'PUT /api/mcp-connections/{id}/tools',
     ]);
     assert.deepEqual(Object.keys(doc.components.schemas.Connection?.properties ?? {}), [
       'id',
@@ -209,6 +211,8 @@ describe('members, config and OpenAPI endpoints (SPEC §5, §7)', () => {
       'apiKeyPrefix',
       'connectedAt',
       'lastTokenAt',
+      'lastUsedAt',
+      'lastUsedIp',
       'revokedAt',
       'revokedBy',
     ]);

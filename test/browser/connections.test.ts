@@ -145,6 +145,7 @@ describe('SPEC §6 Settings › MCP in Chromium', { skip }, () => {
       'API key',
       'Connected',
       'Last token',
+      'Last used',
       'Actions',
     ]);
 
@@ -180,6 +181,8 @@ describe('SPEC §6 Settings › MCP in Chromium', { skip }, () => {
       `${gone.me.apiKeyPrefix}…`,
       shownDate(clock.now()),
       'Never',
+      // SPEC §12 Last used: its whoami a moment ago.
+      'just now',
       `Revoked ${shownDate(clock.now())}`,
     ]);
     assert.equal(await zedRow.getByRole('button').count(), 0, 'a revoked row has no buttons');
@@ -227,7 +230,7 @@ describe('SPEC §6 Settings › MCP in Chromium', { skip }, () => {
     await row.locator('.badge-revoked').waitFor();
     const after = await cells(row);
     assert.equal(after[1], 'revoked');
-    assert.equal(after[6], `Revoked ${shownDate(clock.now())}`);
+    assert.equal(after[7], `Revoked ${shownDate(clock.now())}`);
     assert.equal(await row.getByRole('button').count(), 0);
     assert.equal(
       await page.evaluate(() => (window as unknown as { untouched?: boolean }).untouched),

@@ -6,6 +6,7 @@ import pg from 'pg';
 import pino from 'pino';
 import { loadConfig } from '../../src/config.js';
 import type { Clock } from '../../src/domain/clock.js';
+import type { RegisterTools } from '../../src/http/mcp/endpoint.js';
 import { type RunningServer, startServer } from '../../src/server.js';
 
 export const POSTGRES_ADMIN_URL = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -108,13 +109,14 @@ export interface TestServer extends RunningServer {
 /** Starts Waxseal in this process on a free port with its own fresh database. */
 export async function startTestServer(
   kind: 'sqlite' | 'postgres' = 'sqlite',
-  options: { env?: Record<string, string>; clock?: Clock; db?: TestDatabase } = {},
+  options: { env?: Record<string, string>; clock?: Clock; db?: TestDatabase; tools?: RegisterTools[] } = {},
 ): Promise<TestServer> {
   const db = options.db ?? (await createTestDatabase(kind));
   const port = await freePort();
   const env = testEnv(db, port, options.env);
   const running = await startServer(loadConfig(env), {
     clock: options.clock,
+    tools: options.tools,
     log: pino({ level: 'silent' }),
   });
   return {

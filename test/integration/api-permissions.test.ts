@@ -22,6 +22,8 @@ const CONNECTION_FIELDS = [
   'connectedAt',
   'id',
   'lastTokenAt',
+  'lastUsedAt',
+  'lastUsedIp',
   'revokedAt',
   'revokedBy',
   'status',
@@ -49,6 +51,8 @@ interface ConnectionJson {
   apiKeyPrefix: string;
   connectedAt: string;
   lastTokenAt: string | null;
+  lastUsedAt: string | null;
+  lastUsedIp: string | null;
   revokedAt: string | null;
   revokedBy: string | null;
 }
@@ -76,6 +80,15 @@ function isIso(value: unknown): boolean {
   );
 }
 
+/**
+ * A connection without its last-use fields (SPEC §12), which are written behind
+ * the requests and so may land between two reads of an otherwise unchanged row.
+ */
+function settled(c: unknown): Record<string, unknown> {
+  const { lastUsedAt: _at, lastUsedIp: _ip, ...rest } = c as Record<string, unknown>;
+  return rest;
+}
+
 function assertConnectionShape(c: unknown): asserts c is ConnectionJson {
   assert.ok(c && typeof c === 'object' && !Array.isArray(c), 'a connection is a JSON object');
   const o = c as Record<string, unknown>;
@@ -88,6 +101,8 @@ function assertConnectionShape(c: unknown): asserts c is ConnectionJson {
   assert.match(o.apiKeyPrefix as string, /^wax_sk_[0-9A-Za-z_-]{5,8}$/);
   assert.ok(isIso(o.connectedAt), `connectedAt ${String(o.connectedAt)} is ISO 8601`);
   assert.ok(o.lastTokenAt === null || isIso(o.lastTokenAt), 'lastTokenAt is null or ISO 8601');
+  assert.ok(o.lastUsedAt === null || isIso(o.lastUsedAt), 'lastUsedAt is null or ISO 8601');
+  assert.ok(o.lastUsedIp === null || typeof o.lastUsedIp === 'string', 'lastUsedIp is null or a string');
   if (o.status === 'active') {
     assert.equal(o.revokedAt, null);
     assert.equal(o.revokedBy, null);
@@ -436,14 +451,18 @@ for (const kind of ['sqlite', 'postgres'] as const) {
           assert.equal(refresh.status, 400);
           assert.equal(((await refresh.json()) as { error: string }).error, 'invalid_grant');
           // It stays in the list, revoked.
-          assert.deepEqual(await listed(target.id), body);
+          assert.deepEqual(settled(await listed(target.id)), settled(body));
           const audit = (await auditRows(server, target.id)).slice(auditBefore.length);
           assert.deepEqual(audit, [{ actor: `${role}@example.com`, action: 'connection.revoked' }]);
 
           const again = await postApi(browsers[role], `/api/mcp-connections/${target.id}/revoke`);
           assert.equal(again.status, 409);
           assert.equal((await errorOf(again)).error, 'conflict');
-          assert.deepEqual(await listed(target.id), body, 'a second revoke changes nothing');
+          assert.deepEqual(
+            settled(await listed(target.id)),
+            settled(body),
+            'a second revoke changes nothing',
+          );
 
           for (const id of [UNKNOWN_ID, 'no such id!', 'x'.repeat(300)]) {
             const missing = await postApi(
@@ -477,7 +496,7 @@ for (const kind of ['sqlite', 'postgres'] as const) {
           const newKey = await currentApiKey(server, target.id);
           assert.ok(newKey.startsWith(body.apiKeyPrefix));
           assert.ok(!text.includes(newKey) && !text.includes(oldKey), 'the full key is never returned');
-          assert.deepEqual(await listed(target.id), body);
+          assert.deepEqual(settled(await listed(target.id)), settled(body));
           // SPEC §4: the old key is refused at once, the client's token keeps working with the new key.
           assert.equal(await introspectsActive(server.base, oldKey), false);
           assert.equal(await introspectsActive(server.base, newKey), true);
@@ -496,7 +515,7 @@ for (const kind of ['sqlite', 'postgres'] as const) {
           const conflict = await postApi(browsers[role], `/api/mcp-connections/${revoked.id}/regenerate-key`);
           assert.equal(conflict.status, 409);
           assert.equal((await errorOf(conflict)).error, 'conflict');
-          assert.deepEqual(await listed(revoked.id), revokedBefore);
+          assert.deepEqual(settled(await listed(revoked.id)), settled(revokedBefore));
 
           for (const id of [UNKNOWN_ID, 'no such id!']) {
             const missing = await postApi(
@@ -519,7 +538,7 @@ for (const kind of ['sqlite', 'postgres'] as const) {
               assert.equal((await errorOf(res)).error, 'forbidden');
             }
           }
-          assert.deepEqual(await listed(target.id), before);
+          assert.deepEqual(settled(await listed(target.id)), settled(before));
           assert.deepEqual(await auditRows(server, target.id), auditBefore);
           assert.equal(await mcpStatus(server.base, target.accessToken, 'initialize'), 200);
         });
@@ -554,7 +573,7 @@ for (const kind of ['sqlite', 'postgres'] as const) {
           }
         }
       }
-      assert.deepEqual(await listed(target.id), before, 'the connection is unchanged');
+      assert.deepEqual(settled(await listed(target.id)), settled(before), 'the connection is unchanged');
       assert.deepEqual(await auditRows(server, target.id), auditBefore, 'nothing was audited');
       assert.equal(
         await mcpStatus(server.base, target.accessToken, 'initialize'),

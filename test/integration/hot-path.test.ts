@@ -52,10 +52,41 @@ for (const kind of ['sqlite', 'postgres'] as const) {
     test('in steady state, authenticated MCP calls run no database query', { skip }, async () => {
       const { client } = await connect('Steady');
       await whoami(client);
+      // SPEC §12 last used: the first use is written behind the request; the
+      // next write of this connection is due a minute later, not per request.
+      await server.services.lastUsed.flush();
       const before = server.services.store.queries();
       for (let i = 0; i < 20; i++) await whoami(client);
+      // Past a few of the buffer's ticks: still nothing written.
+      await new Promise((r) => setTimeout(r, 1200));
       assert.equal(server.services.store.queries() - before, 0);
       await client.close();
+    });
+
+    test('with the per-connection rate limit on, calls spend a claimed slice without a query', {
+      skip,
+    }, async () => {
+      const limited = await startTestServer(kind, {
+        env: { MCP_REQUESTS_PER_MINUTE_PER_CONNECTION: '1000' },
+      });
+      try {
+        await addUser(limited, 'ops@example.com', 'admin');
+        const provider = new TestOAuthProvider(
+          limited,
+          { email: 'ops@example.com', password: 'correct horse battery staple' },
+          'Limited',
+        );
+        const client = await connectSdkClient(limited, provider);
+        await whoami(client);
+        await limited.services.lastUsed.flush();
+        const before = limited.services.store.queries();
+        // A slice is a tenth of the limit (100); the connect used a few of the first.
+        for (let i = 0; i < 20; i++) await whoami(client);
+        assert.equal(limited.services.store.queries() - before, 0);
+        await client.close();
+      } finally {
+        await limited.stop();
+      }
     });
 
     test('a revocation made by another process is honoured by this server', { skip }, async () => {

@@ -36,6 +36,7 @@ const connection: ConnectionEntry = {
   apiKeyId: 'k1',
   apiKey: 'wax_sk_x',
   apiKeyPrefix: 'wax_sk_x',
+  allowedTools: null,
 };
 
 describe('the lease that lets the PostgreSQL cache answer', () => {

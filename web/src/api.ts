@@ -8,8 +8,17 @@ export interface Connection {
   apiKeyPrefix: string;
   connectedAt: string;
   lastTokenAt: string | null;
+  /** SPEC §12 last used: the last MCP request, written at most once a minute. */
+  lastUsedAt: string | null;
+  lastUsedIp: string | null;
   revokedAt: string | null;
   revokedBy: string | null;
+}
+
+/** SPEC §12 tools per connection: `allow` null means every tool in `available` (what the role may use). */
+export interface ConnectionTools {
+  allow: string[] | null;
+  available: string[];
 }
 
 export interface ConnectionPage {
@@ -145,6 +154,13 @@ export const api = {
     call<Connection>(`/api/mcp-connections/${encodeURIComponent(id)}/regenerate-key`, {
       method: 'POST',
       body: {},
+    }),
+  connectionTools: (id: string) =>
+    call<ConnectionTools>(`/api/mcp-connections/${encodeURIComponent(id)}/tools`),
+  setConnectionTools: (id: string, allow: string[] | null) =>
+    call<{ allow: string[] | null }>(`/api/mcp-connections/${encodeURIComponent(id)}/tools`, {
+      method: 'PUT',
+      body: { allow },
     }),
   auditEvents: (connectionId: string, limit = 100) =>
     call<AuditEventPage>(`/api/audit-events?connectionId=${encodeURIComponent(connectionId)}&limit=${limit}`),

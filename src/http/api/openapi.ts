@@ -123,6 +123,34 @@ export function openApiDocument(s: Services) {
           },
         },
       },
+      '/api/mcp-connections/{id}/tools': {
+        get: {
+          summary: 'The tools of a connection (SPEC §12): its allow-list and the tools its role may use',
+          description: 'Needs `api-keys:read`.',
+          parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
+          responses: {
+            200: json(ref('ConnectionTools'), 'The allow-list and what the role offers'),
+            ...E401,
+            ...E403,
+            404: error('No connection with this id'),
+          },
+        },
+        put: {
+          summary:
+            'Narrow a connection to some tools, or give it every tool its role may use again (SPEC §12)',
+          description:
+            "Needs `api-keys:revoke`. Must come from the dashboard's own origin. In force on every instance from the connection's next request: tools outside the list are absent from tools/list and calling one gets the error of an unknown tool. Audited as `connection.tools_changed`.",
+          parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
+          requestBody: { required: true, content: { 'application/json': { schema: ref('ToolAllow') } } },
+          responses: {
+            200: json(ref('ToolAllow'), 'The allow-list as stored (sorted, without repeats)'),
+            400: error('A bad field, named in the message'),
+            ...E401,
+            ...E403_WRITE,
+            404: error('No connection with this id'),
+          },
+        },
+      },
       '/api/mcp-connections/{id}/regenerate-key': connectionAction(
         'Replace the API key of an active connection; the old key is deactivated at once',
         'api-keys:revoke',
@@ -265,6 +293,8 @@ export function openApiDocument(s: Services) {
             'apiKeyPrefix',
             'connectedAt',
             'lastTokenAt',
+            'lastUsedAt',
+            'lastUsedIp',
             'revokedAt',
             'revokedBy',
           ],
@@ -282,8 +312,43 @@ export function openApiDocument(s: Services) {
             },
             connectedAt: { type: 'string', format: 'date-time' },
             lastTokenAt: { ...nullableTime, description: 'Last refresh grant; null until the first' },
+            lastUsedAt: {
+              ...nullableTime,
+              description:
+                'Last /mcp request (SPEC §12), written at most once a minute; null until the first',
+            },
+            lastUsedIp: {
+              type: ['string', 'null'],
+              description: 'Client IP of that request (X-Forwarded-For only with TRUST_PROXY_HOPS)',
+            },
             revokedAt: nullableTime,
             revokedBy: { type: ['string', 'null'] },
+          },
+        },
+        ToolAllow: {
+          type: 'object',
+          required: ['allow'],
+          properties: {
+            allow: {
+              type: ['array', 'null'],
+              items: { type: 'string', minLength: 1, maxLength: 200 },
+              maxItems: 500,
+              description:
+                'Tool names as the client sees them (after any upstream prefix); null: every tool its role may use',
+            },
+          },
+        },
+        ConnectionTools: {
+          type: 'object',
+          required: ['allow', 'available'],
+          properties: {
+            allow: { type: ['array', 'null'], items: { type: 'string' } },
+            available: {
+              type: 'array',
+              items: { type: 'string' },
+              description:
+                'The tools the connection’s role may use, as tools/list would show them without the allow-list; empty for a revoked connection',
+            },
           },
         },
         ConnectionPage: {

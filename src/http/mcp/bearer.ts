@@ -55,7 +55,7 @@ export function requireBearer(s: Services) {
     const c = caller.connection;
     const mcpCaller: McpCaller = {
       user: { id: c.userId, email: c.userEmail, role: c.role },
-      connection: { id: c.id, clientName: c.clientName },
+      connection: { id: c.id, clientName: c.clientName, allowedTools: c.allowedTools },
       apiKey: c.apiKey,
       apiKeyPrefix: c.apiKeyPrefix,
     };

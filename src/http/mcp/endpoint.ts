@@ -1,5 +1,5 @@
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
-import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { type NextFunction, type Request, type Response, Router } from 'express';
 import { callerOf, type McpCaller } from '../../services/caller.js';
 import type { Services } from '../../services/context.js';
@@ -9,10 +9,11 @@ import type { McpRuntime } from '../../upstreams/runtime.js';
 import { sharedValidator } from '../../upstreams/schema-validator.js';
 import { toWaxsealError } from '../errors.js';
 import { requireBearer } from './bearer.js';
+import { connectionPolicy } from './connection-policy.js';
 import { mcpJson } from './json-body.js';
 import { ConnectionServers } from './servers.js';
 import { clientStream } from './stream.js';
-import { registerBuiltinTools } from './tools.js';
+import { newLocalServer } from './tools.js';
 
 /** What a library tool hook is given besides the server: who calls this request (SPEC §3). */
 export interface ToolContext {
@@ -38,15 +39,7 @@ const jsonRpcError = (code: number, message: string) => ({
  * (servers.ts); its POSTs reach it through a ConnectionTransport.
  */
 export function mcpRouter(s: Services, extraTools: RegisterTools[] = [], runtime?: McpRuntime): Router {
-  const localServer = (caller: McpCaller) => {
-    const server = new McpServer(
-      { name: 'waxseal', version: '0.1.0' },
-      { jsonSchemaValidator: sharedValidator },
-    );
-    registerBuiltinTools(server);
-    for (const register of extraTools) register(server, { caller });
-    return server;
-  };
+  const localServer = (caller: McpCaller) => newLocalServer(caller, extraTools);
   const servers = new ConnectionServers(
     (caller, instructions) =>
       runtime?.gateway
@@ -63,6 +56,8 @@ export function mcpRouter(s: Services, extraTools: RegisterTools[] = [], runtime
   runtime?.bus.on('cancel', (connectionId, message) => servers.cancel(connectionId, message));
   const router = Router();
   router.all('/mcp', traceMcpRequest, requireBearer(s));
+  // SPEC §12: last used and the rate limit per connection (connection-policy.ts).
+  router.all('/mcp', connectionPolicy(s));
   router.post(
     '/mcp',
     mcpJson(1024 * 1024),

@@ -30,6 +30,8 @@ function callerKey(caller: McpCaller): string {
     caller.user.role,
     caller.connection.clientName,
     caller.apiKey,
+    // SPEC §12: a changed allow-list makes a new server (plain mode removes the tools outside it).
+    caller.connection.allowedTools ?? null,
   ]);
 }
 

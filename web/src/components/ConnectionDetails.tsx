@@ -1,14 +1,17 @@
 import { useEffect, useState } from 'react';
 import { ApiError, type AuditEvent, api, type Connection } from '../api';
-import { formatDateTime } from '../format';
+import { formatDateTime, relativeTime } from '../format';
 import { Dialog } from './Dialog';
 import { StatusBadge } from './StatusBadge';
+import { ToolAllowEditor } from './ToolAllowEditor';
 
 export interface ConnectionDetailsProps {
   connection: Connection;
   onClose: () => void;
   /** SPEC §10 Revoke all of this connection's user; absent without api-keys:revoke. */
   onRevokeAll?: (userEmail: string) => void;
+  /** SPEC §12: users with api-keys:revoke edit the connection's tools; others see them read-only. */
+  canEditTools?: boolean;
   returnFocus?: () => HTMLElement | null;
 }
 
@@ -17,11 +20,15 @@ export function ConnectionDetails({
   connection: c,
   onClose,
   onRevokeAll,
+  canEditTools = false,
   returnFocus,
 }: ConnectionDetailsProps) {
   const [events, setEvents] = useState<AuditEvent[] | null>(null);
   const [error, setError] = useState<string | null>(null);
+  // Bumped when the tools are saved, so the new audit event shows.
+  const [version, setVersion] = useState(0);
 
+  // biome-ignore lint/correctness/useExhaustiveDependencies: `version` re-runs the load after the tools are saved
   useEffect(() => {
     let live = true;
     api
@@ -35,7 +42,7 @@ export function ConnectionDetails({
     return () => {
       live = false;
     };
-  }, [c.id]);
+  }, [c.id, version]);
 
   return (
     <Dialog
@@ -60,6 +67,17 @@ export function ConnectionDetails({
         <dd>{formatDateTime(c.connectedAt)}</dd>
         <dt>Last token</dt>
         <dd>{c.lastTokenAt ? formatDateTime(c.lastTokenAt) : 'Never'}</dd>
+        <dt>Last used</dt>
+        <dd data-field="last-used">
+          {c.lastUsedAt ? (
+            <time dateTime={c.lastUsedAt} title={formatDateTime(c.lastUsedAt)}>
+              {relativeTime(c.lastUsedAt)}
+              {c.lastUsedIp ? ` from ${c.lastUsedIp}` : ''}
+            </time>
+          ) : (
+            'Never'
+          )}
+        </dd>
         {c.revokedAt ? (
           <>
             <dt>Revoked</dt>
@@ -74,6 +92,13 @@ export function ConnectionDetails({
           <code>{c.id}</code>
         </dd>
       </dl>
+      {c.status === 'active' ? (
+        <ToolAllowEditor
+          connectionId={c.id}
+          canEdit={canEditTools}
+          onSaved={() => setVersion((v) => v + 1)}
+        />
+      ) : null}
       <h3 className="help-heading">Audit events</h3>
       {error ? (
         <p role="alert" className="alert">

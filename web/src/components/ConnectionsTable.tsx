@@ -34,6 +34,7 @@ export function ConnectionsTable({ items, canAct, now, onAction, onOpen, caption
             <th scope="col">API key</th>
             <th scope="col">Connected</th>
             <th scope="col">Last token</th>
+            <th scope="col">Last used</th>
             <th scope="col">
               <span className="sr-only">Actions</span>
             </th>
@@ -77,6 +78,18 @@ export function ConnectionsTable({ items, canAct, now, onAction, onOpen, caption
                 {c.lastTokenAt ? (
                   <time dateTime={c.lastTokenAt} title={formatDateTime(c.lastTokenAt)}>
                     {relativeTime(c.lastTokenAt, now)}
+                  </time>
+                ) : (
+                  <span className="muted">Never</span>
+                )}
+              </td>
+              <td data-label="Last used">
+                {c.lastUsedAt ? (
+                  <time
+                    dateTime={c.lastUsedAt}
+                    title={`${formatDateTime(c.lastUsedAt)}${c.lastUsedIp ? ` from ${c.lastUsedIp}` : ''}`}
+                  >
+                    {relativeTime(c.lastUsedAt, now)}
                   </time>
                 ) : (
                   <span className="muted">Never</span>

@@ -231,6 +231,7 @@ export function ConnectionsPage({ me }: { me: Me }) {
         <ConnectionDetails
           connection={details}
           onClose={() => setDetailsId(null)}
+          canEditTools={canAct}
           onRevokeAll={
             canAct && details.status === 'active' ? (email) => void askRevokeAll(email) : undefined
           }
