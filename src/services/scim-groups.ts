@@ -125,9 +125,23 @@ async function nameTaken(tx: Tx, name: string, exceptId: string | null): Promise
   return (await q.executeTakeFirst()) !== undefined;
 }
 
+/** A group's members at most: within both databases' limits on one statement's parameters. */
+const MAX_MEMBERS = 10_000;
+/** Ids per statement (SQLite allows 32,766 parameters, PostgreSQL 65,535). */
+const CHUNK = 1000;
+
+function chunks<T>(items: T[]): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += CHUNK) out.push(items.slice(i, i + CHUNK));
+  return out;
+}
+
 async function checkMembers(tx: Tx, ids: string[]): Promise<string[]> {
   const unique = [...new Set(ids)];
-  const found = await existingUserIds(tx, unique);
+  if (unique.length > MAX_MEMBERS)
+    throw invalidValue(`members: a group holds at most ${MAX_MEMBERS} members`);
+  const found = new Map<string, string>();
+  for (const part of chunks(unique)) for (const [k, v] of await existingUserIds(tx, part)) found.set(k, v);
   const missing = unique.find((id) => !found.has(id));
   if (missing !== undefined) throw invalidValue(`members: no User with id ${missing}`);
   return unique;
@@ -135,19 +149,22 @@ async function checkMembers(tx: Tx, ids: string[]): Promise<string[]> {
 
 /** Writes the group's members and returns whose membership changed. */
 async function setMembers(tx: Tx, groupId: string, before: string[], after: string[]): Promise<string[]> {
-  const removed = before.filter((id) => !after.includes(id));
-  const added = after.filter((id) => !before.includes(id));
-  if (removed.length > 0) {
+  if (after.length > MAX_MEMBERS) throw invalidValue(`members: a group holds at most ${MAX_MEMBERS} members`);
+  const was = new Set(before);
+  const will = new Set(after);
+  const removed = before.filter((id) => !will.has(id));
+  const added = after.filter((id) => !was.has(id));
+  for (const part of chunks(removed)) {
     await tx
       .deleteFrom('scim_group_members')
       .where('group_id', '=', groupId)
-      .where('user_id', 'in', removed)
+      .where('user_id', 'in', part)
       .execute();
   }
-  if (added.length > 0) {
+  for (const part of chunks(added)) {
     await tx
       .insertInto('scim_group_members')
-      .values(added.map((user_id) => ({ group_id: groupId, user_id })))
+      .values(part.map((user_id) => ({ group_id: groupId, user_id })))
       // Two IdP requests adding the same member at once both succeed.
       .onConflict((oc) => oc.doNothing())
       .execute();

@@ -1,5 +1,5 @@
 import { HOUR, LIFETIMES } from '../domain/clock.js';
-import { Conflict } from '../domain/errors.js';
+import { Conflict, NotFound } from '../domain/errors.js';
 import type { Services } from './context.js';
 import { revokeConnectionIn } from './transitions.js';
 
@@ -34,7 +34,8 @@ export async function sweepExpiredConnections(s: Services): Promise<number> {
         await s.store.transact((tx) => revokeConnectionIn(tx, at, id, EXPIRED_ACTOR, 'maximum age'));
         mine++;
       } catch (err) {
-        if (!(err instanceof Conflict)) throw err;
+        // Revoked meanwhile elsewhere (Conflict) or deleted since it was read (NotFound): nothing to do.
+        if (!(err instanceof Conflict || err instanceof NotFound)) throw err;
       }
     }
     revoked += mine;

@@ -265,7 +265,8 @@ export async function writeLastUsed(
   tx: Tx,
   uses: ReadonlyArray<{ id: string; at: number; ip: string }>,
 ): Promise<void> {
-  for (const use of uses) {
+  // In id order, so two instances' batches lock rows in the same order and cannot deadlock.
+  for (const use of [...uses].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))) {
     await tx
       .updateTable('connections')
       .set({ last_used_at: use.at, last_used_ip: use.ip })

@@ -49,8 +49,6 @@ export class Gateway {
   readonly byName: ReadonlyMap<string, UpstreamDefinition>;
 
   readonly sources: SourceParts;
-  /** Each upstream's instructions, as it last gave them at initialize. */
-  private readonly instructions = new Map<string, string>();
 
   constructor(readonly parts: GatewayParts) {
     this.byName = new Map(parts.upstreams.map((u) => [u.name, u]));
@@ -145,6 +143,8 @@ export class Gateway {
     connectionId: string,
     capabilities: ClientCapabilities,
   ): Promise<string | undefined> {
+    // What each upstream said to this connection's new session (another's may be about someone else).
+    const instructions = new Map<string, string>();
     const refuse: Forward = async (request) => {
       throw new RpcError(ErrorCode.InvalidRequest, `${request.method} cannot be answered during initialize`);
     };
@@ -164,7 +164,7 @@ export class Gateway {
               ? await guard.race(this.parts.http.open(upstream, open))
               : await this.parts.stdio.open(upstream, open);
           const text = lease.client.getInstructions();
-          if (text) this.instructions.set(upstream.name, text);
+          if (text) instructions.set(upstream.name, text);
           await lease.end();
         } catch (err) {
           this.parts.s.log.warn(
@@ -177,8 +177,8 @@ export class Gateway {
       }),
     );
     const parts = this.parts.upstreams
-      .filter((u) => this.instructions.has(u.name))
-      .map((u) => `## ${u.name}\n\n${this.instructions.get(u.name)}`);
+      .filter((u) => instructions.has(u.name))
+      .map((u) => `## ${u.name}\n\n${instructions.get(u.name)}`);
     return parts.length > 0 ? parts.join('\n\n') : undefined;
   }
 }

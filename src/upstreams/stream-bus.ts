@@ -199,6 +199,11 @@ class PostgresStreamBus implements StreamBus {
     try {
       await c.connect();
       await c.query(`listen ${STREAM_CHANNEL}`);
+      // Stopped while connecting (a reconnect during shutdown): this client must not outlive the bus.
+      if (this.stopped) {
+        await c.end().catch(() => undefined);
+        return;
+      }
       this.client = c;
     } catch (err) {
       this.s.log.warn({ err: String(err) }, 'stream bus listener cannot connect; retrying');

@@ -54,6 +54,8 @@ export interface UpstreamStreamsParts {
  */
 export class UpstreamStreams {
   private readonly listening = new Map<string, Listening>();
+  /** Bumped by every unfollow: a follow still reading the sessions when it comes starts nothing. */
+  private readonly generation = new Map<string, number>();
   private closed = false;
 
   constructor(private readonly parts: UpstreamStreamsParts) {}
@@ -61,8 +63,10 @@ export class UpstreamStreams {
   /** This instance now holds the connection's client stream, or learned of a new upstream session. */
   async follow(connectionId: string): Promise<void> {
     if (this.closed) return;
+    const generation = this.generation.get(connectionId) ?? 0;
     for (const upstream of this.parts.upstreams) {
       const session = await this.parts.sessions.get(connectionId, upstream.name);
+      if (this.closed || (this.generation.get(connectionId) ?? 0) !== generation) return;
       const key = keyOf(connectionId, upstream.name);
       const current = this.listening.get(key);
       if (current && current.sessionId === session?.sessionId) continue;
@@ -79,6 +83,8 @@ export class UpstreamStreams {
 
   /** The connection's client stream is no longer here: let go of its upstream streams. */
   unfollow(connectionId: string): void {
+    this.generation.set(connectionId, (this.generation.get(connectionId) ?? 0) + 1);
+    if (this.generation.size > 10_000) this.generation.clear();
     for (const upstream of this.parts.upstreams) {
       const key = keyOf(connectionId, upstream.name);
       this.listening.get(key)?.abort.abort();

@@ -76,7 +76,10 @@ export class ConnectionServers {
       (r) => {
         created.transport = r.transport;
       },
-      () => undefined,
+      // A server that could not be made is not kept: the next POST tries again.
+      () => {
+        if (this.entries.get(id) === created) this.entries.delete(id);
+      },
     );
     this.entries.set(id, created);
     if (this.entries.size > MAX_SERVERS) {

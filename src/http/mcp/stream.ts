@@ -28,6 +28,9 @@ export function clientStream(s: Services, streams: ClientStreams) {
     const caller = callerOf(auth);
     const bearer = auth.token;
     const connectionId = caller.connection.id;
+    // A client gone while the bearer was checked: its 'close' has fired already, and
+    // a stream registered now would never be let go.
+    if (res.destroyed || req.socket.destroyed) return;
     res.writeHead(200, {
       'Content-Type': 'text/event-stream',
       'Cache-Control': 'no-cache, no-transform',
@@ -53,5 +56,6 @@ export function clientStream(s: Services, streams: ClientStreams) {
       },
     );
     res.on('close', done);
+    if (res.closed) done();
   };
 }
