@@ -57,6 +57,8 @@ export class TestIdp {
   readonly idTokens: string[] = [];
   /** How each token request authenticated the client: `basic`, `post` or `none`. */
   readonly tokenAuth: string[] = [];
+  /** The account each token request was for (the same order as tokenAuth). */
+  readonly tokenSubjects: string[] = [];
   /** Logout tokens oidc-provider posted (back-channel logout), with the status the RP answered. */
   readonly backchannel: Array<{ ok: boolean; error?: string }> = [];
   private server: Server | null = null;
@@ -139,6 +141,8 @@ export class TestIdp {
         const body = ctx.body as { id_token?: string } | undefined;
         const basic = ctx.get('authorization').toLowerCase().startsWith('basic ');
         self.tokenAuth.push(basic ? 'basic' : ctx.oidc?.body?.client_secret ? 'post' : 'none');
+        const entities = (ctx.oidc as { entities?: { Account?: { accountId?: string } } } | undefined)?.entities;
+        self.tokenSubjects.push(entities?.Account?.accountId ?? '');
         if (body?.id_token) {
           self.idTokens.push(body.id_token);
           if (self.tamperIdToken) ctx.body = { ...body, id_token: await self.tamperIdToken(body.id_token) };

@@ -253,12 +253,14 @@ for (const kind of ['sqlite', 'postgres'] as const) {
       skip,
     }, async () => {
       idp.setAccount('hal-sub', { email: 'hal@example.com', groups: ['wax-viewers'] });
+      // Hal's own token requests: an earlier test's revoked client may re-authorize meanwhile.
+      const halCalls = () => idp.tokenSubjects.filter((sub) => sub === 'hal-sub').length;
       const first = await connect(hourly, 'hal-sub');
       const second = await connect(hourly, 'hal-sub');
       idp.setGroups('hal-sub', ['wax-admins']);
-      let hits = idp.tokenAuth.length;
+      let hits = halCalls();
       assert.equal((await refreshOf(hourly, first)).status, 200);
-      assert.equal(idp.tokenAuth.length, hits, 'just signed in: no re-check is due yet');
+      assert.equal(halCalls(), hits, 'just signed in: no re-check is due yet');
       assert.equal(await roleOf(first), 'viewer');
 
       const anHourAgo = async () =>
@@ -268,22 +270,22 @@ for (const kind of ['sqlite', 'postgres'] as const) {
           .where('subject', '=', 'hal-sub')
           .execute();
       await anHourAgo();
-      hits = idp.tokenAuth.length;
+      hits = halCalls();
       assert.equal((await refreshOf(hourly, first)).status, 200);
       assert.equal((await refreshOf(hourly, second)).status, 200);
       assert.equal((await refreshOf(hourly, first)).status, 200);
-      assert.equal(idp.tokenAuth.length, hits + 1, 'one IdP call for three refreshes');
+      assert.equal(halCalls(), hits + 1, 'one IdP call for three refreshes');
       assert.equal(await roleOf(second), 'admin');
 
       await anHourAgo();
       idp.setGroups('hal-sub', ['wax-viewers']);
-      hits = idp.tokenAuth.length;
+      hits = halCalls();
       const both = await Promise.all([refreshOf(hourly, first), refreshOf(hourly, second)]);
       assert.deepEqual(
         both.map((r) => r.status),
         [200, 200],
       );
-      assert.equal(idp.tokenAuth.length, hits + 1, 'two concurrent refreshes: one IdP call');
+      assert.equal(halCalls(), hits + 1, 'two concurrent refreshes: one IdP call');
       assert.equal(await roleOf(first), 'viewer');
     });
   });
