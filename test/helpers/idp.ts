@@ -141,7 +141,8 @@ export class TestIdp {
         const body = ctx.body as { id_token?: string } | undefined;
         const basic = ctx.get('authorization').toLowerCase().startsWith('basic ');
         self.tokenAuth.push(basic ? 'basic' : ctx.oidc?.body?.client_secret ? 'post' : 'none');
-        const entities = (ctx.oidc as { entities?: { Account?: { accountId?: string } } } | undefined)?.entities;
+        const entities = (ctx.oidc as { entities?: { Account?: { accountId?: string } } } | undefined)
+          ?.entities;
         self.tokenSubjects.push(entities?.Account?.accountId ?? '');
         if (body?.id_token) {
           self.idTokens.push(body.id_token);

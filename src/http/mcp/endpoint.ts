@@ -6,7 +6,6 @@ import type { Services } from '../../services/context.js';
 import { traceMcpRequest } from '../../telemetry/mcp-request.js';
 import { onlyCancellations } from '../../upstreams/cancellation.js';
 import type { McpRuntime } from '../../upstreams/runtime.js';
-import { sharedValidator } from '../../upstreams/schema-validator.js';
 import { toWaxsealError } from '../errors.js';
 import { requireBearer } from './bearer.js';
 import { connectionPolicy } from './connection-policy.js';
