@@ -48,6 +48,17 @@ export const BENCH_LIMITS = {
   REGISTER_LIMIT_PER_HOUR: '1000000',
 };
 
+/** The policy and telemetry settings a bench run may measure with, from the runner's environment. */
+function passedThrough(env: NodeJS.ProcessEnv): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(env).filter(
+      (entry): entry is [string, string] =>
+        (entry[0] === 'MCP_REQUESTS_PER_MINUTE_PER_CONNECTION' || entry[0].startsWith('OTEL_')) &&
+        entry[1] !== undefined,
+    ),
+  );
+}
+
 export async function deployWaxseal(
   kind: 'sqlite' | 'postgres',
   options: { nodeArgs?: string[]; cwd?: string; env?: Record<string, string> } = {},
@@ -59,10 +70,9 @@ export async function deployWaxseal(
     PUBLIC_URL: `http://127.0.0.1:${port}`,
     WAXSEAL_SECRET: SECRET,
     ...BENCH_LIMITS,
-    // SPEC §12: `MCP_REQUESTS_PER_MINUTE_PER_CONNECTION=N npm run bench` measures with the rate limit on.
-    ...(process.env.MCP_REQUESTS_PER_MINUTE_PER_CONNECTION
-      ? { MCP_REQUESTS_PER_MINUTE_PER_CONNECTION: process.env.MCP_REQUESTS_PER_MINUTE_PER_CONNECTION }
-      : {}),
+    // SPEC §12/§13: `MCP_REQUESTS_PER_MINUTE_PER_CONNECTION=N npm run bench` measures with the rate
+    // limit on, `OTEL_EXPORTER_OTLP_ENDPOINT=… npm run bench` with traces exported.
+    ...passedThrough(process.env),
     ...options.env,
   };
   const instance = await startWaxseal(env, { port, nodeArgs: options.nodeArgs, cwd: options.cwd });

@@ -1,4 +1,5 @@
 import { type FileHandle, open } from 'node:fs/promises';
+import { resolve as resolvePath } from 'node:path';
 import type SqliteDatabase from 'better-sqlite3';
 import {
   type CompiledQuery,
@@ -17,6 +18,51 @@ interface Batch {
 }
 
 const SAVEPOINT = 'waxseal_tx';
+
+/**
+ * A FIFO mutex: `take()` is synchronous when it is free (the common case costs
+ * nothing), otherwise a promise that resolves when it is this caller's turn.
+ */
+class Mutex {
+  private held = false;
+  private readonly waiting: (() => void)[] = [];
+
+  take(): Promise<void> | undefined {
+    if (!this.held) {
+      this.held = true;
+      return undefined;
+    }
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  give(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.held = false;
+  }
+}
+
+/**
+ * SQLite's write lock, per database file, for every driver of this process.
+ * better-sqlite3 waits for a busy lock synchronously (`busy_timeout`), stopping
+ * the event loop; if the holder is another store of the same process (two
+ * instances embedded in one process, as the tests start them), that holder can
+ * then never reach its COMMIT, and both wait the whole timeout before one gets
+ * SQLITE_BUSY. So a group takes this mutex, asynchronously, before BEGIN
+ * IMMEDIATE and gives it back after its COMMIT or rollback; only another
+ * process (the CLI) ever makes SQLite itself wait.
+ */
+const fileLocks = new Map<string, Mutex>();
+function fileLockOf(path: string | undefined): Mutex {
+  if (!path) return new Mutex();
+  const key = resolvePath(path);
+  let lock = fileLocks.get(key);
+  if (!lock) {
+    lock = new Mutex();
+    fileLocks.set(key, lock);
+  }
+  return lock;
+}
 /** Distinct SQL texts kept prepared; the application has a few hundred at most. */
 const MAX_STATEMENTS = 1000;
 
@@ -46,8 +92,10 @@ export class GroupCommitDriver implements Driver {
   private batch: Batch | null = null;
   /** The batch the current connection holder wrote in, which it must see committed. */
   private holderBatch: Batch | null = null;
-  private held = false;
-  private readonly waiting: (() => void)[] = [];
+  private readonly holder = new Mutex();
+  /** The database file's write lock (`fileLocks`), held from BEGIN IMMEDIATE until the group ends. */
+  private readonly fileLock: Mutex;
+  private ownsFileLock = false;
   private readonly connection: DatabaseConnection;
   private readonly statements = new Map<string, SqliteDatabase.Statement>();
   /** The fdatasync of the WAL in progress, and the one queued behind it for commits made meanwhile. */
@@ -64,6 +112,7 @@ export class GroupCommitDriver implements Driver {
       executeQuery: <R>(query: CompiledQuery) => this.execute(query) as Promise<QueryResult<R>>,
       streamQuery: () => unsupported(),
     };
+    this.fileLock = fileLockOf(walPath?.slice(0, -'-wal'.length));
   }
 
   async init(): Promise<void> {}
@@ -82,7 +131,7 @@ export class GroupCommitDriver implements Driver {
   }
 
   async beginTransaction(): Promise<void> {
-    this.join();
+    await this.join();
     this.raw.exec(`savepoint ${SAVEPOINT}`);
   }
 
@@ -106,7 +155,7 @@ export class GroupCommitDriver implements Driver {
 
   private async execute(query: CompiledQuery): Promise<QueryResult<unknown>> {
     const stmt = this.prepare(query.sql);
-    if (!stmt.readonly) this.join();
+    if (!stmt.readonly) await this.join();
     const params = query.parameters as unknown[];
     if (stmt.reader) return { rows: stmt.all(params) };
     const { changes, lastInsertRowid } = stmt.run(params);
@@ -129,13 +178,22 @@ export class GroupCommitDriver implements Driver {
   }
 
   /** The connection holder is about to write: into the open group, or a new one. */
-  private join(): void {
+  private async join(): Promise<void> {
     if (this.batch && !this.raw.inTransaction) {
       // SQLite rolled the group back (e.g. disk full); commit() fails it. Later writes start afresh.
       this.batch = null;
+      this.giveFileLock();
     }
     if (!this.batch) {
-      this.raw.exec('begin immediate');
+      const turn = this.fileLock.take();
+      if (turn) await turn;
+      this.ownsFileLock = true;
+      try {
+        this.raw.exec('begin immediate');
+      } catch (err) {
+        this.giveFileLock();
+        throw err;
+      }
       let resolve = () => {};
       let reject: (err: unknown) => void = () => {};
       const committed = new Promise<void>((res, rej) => {
@@ -156,7 +214,10 @@ export class GroupCommitDriver implements Driver {
     await this.lock();
     try {
       if (this.batch !== batch || !this.raw.inTransaction) {
-        if (this.batch === batch) this.batch = null;
+        if (this.batch === batch) {
+          this.batch = null;
+          this.giveFileLock();
+        }
         batch.reject(new Error('SQLite rolled back the transaction group; its writes were not committed'));
         return;
       }
@@ -167,11 +228,19 @@ export class GroupCommitDriver implements Driver {
         if (this.raw.inTransaction) this.raw.exec('rollback');
         batch.reject(err);
         return;
+      } finally {
+        this.giveFileLock();
       }
       this.durable().then(batch.resolve, batch.reject);
     } finally {
       this.unlock();
     }
+  }
+
+  private giveFileLock(): void {
+    if (!this.ownsFileLock) return;
+    this.ownsFileLock = false;
+    this.fileLock.give();
   }
 
   /**
@@ -209,17 +278,11 @@ export class GroupCommitDriver implements Driver {
 
   /** A FIFO mutex over the one connection: a commit queued behind holders waits for them. */
   private lock(): Promise<void> {
-    if (!this.held) {
-      this.held = true;
-      return Promise.resolve();
-    }
-    return new Promise((resolve) => this.waiting.push(resolve));
+    return this.holder.take() ?? Promise.resolve();
   }
 
   private unlock(): void {
-    const next = this.waiting.shift();
-    if (next) next();
-    else this.held = false;
+    this.holder.give();
   }
 }
 

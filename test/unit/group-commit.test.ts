@@ -139,4 +139,33 @@ describe('SQLite group commit (issue #5)', () => {
       .executeTakeFirst();
     assert.equal(row?.token_hash, 'reopened');
   });
+
+  test('two stores of one process on one file take turns instead of stalling each other for busy_timeout', async () => {
+    // Two instances embedded in one process (as the tests start them): better-sqlite3 waits for
+    // SQLite's write lock synchronously, so without a turn per file the second writer stopped the
+    // event loop the first needed to reach its COMMIT, and got SQLITE_BUSY after 5 s.
+    const second = openStore(`sqlite:${path}`);
+    try {
+      const started = Date.now();
+      const slow = store.transact(async (tx) => {
+        await insert('turn-a1')(tx);
+        await new Promise((r) => setTimeout(r, 200));
+        await insert('turn-a2')(tx);
+      });
+      await new Promise((r) => setTimeout(r, 20));
+      const results = await Promise.allSettled([
+        slow,
+        second.transact((tx) => insert('turn-b')(tx)),
+        insert('turn-c')(second.db),
+      ]);
+      assert.deepEqual(
+        results.map((r) => r.status),
+        ['fulfilled', 'fulfilled', 'fulfilled'],
+      );
+      assert.ok(Date.now() - started < 2000, `both committed in ${Date.now() - started} ms`);
+      for (const name of ['turn-a1', 'turn-a2', 'turn-b', 'turn-c']) assert.equal(committed(name).n, 1, name);
+    } finally {
+      await second.close();
+    }
+  });
 });
