@@ -30,13 +30,52 @@ async function traceCall(
   init: RequestInit,
   send: (url: string | URL, init: RequestInit) => Promise<Response>,
 ): Promise<Response> {
-  const target = new URL(url);
-  const method = (init.method ?? 'GET').toUpperCase();
-  const { spanName, attributes } = describeMessage(
-    typeof init.body === 'string' ? parseJson(init.body) : undefined,
-  );
   const headers = new Headers(init.headers);
-  const session = headers.get('mcp-session-id');
+  return inSpan(
+    call,
+    new URL(url),
+    (init.method ?? 'GET').toUpperCase(),
+    typeof init.body === 'string' ? init.body : undefined,
+    headers.get('mcp-session-id'),
+    (carrier) => propagation.inject(carrier, headers, { set: (h, key, value) => h.set(key, value) }),
+    () => send(url, { ...init, headers }),
+  );
+}
+
+/**
+ * `tracedFetch` for a request whose headers are a plain record (names in lower
+ * case) and whose answer only needs to say its status.
+ */
+export function tracedCall<T extends { status: number }>(
+  call: UpstreamCall,
+  url: URL,
+  method: string,
+  body: string,
+  headers: Record<string, string>,
+  send: () => Promise<T>,
+): Promise<T> {
+  if (!tracingOn()) return send();
+  return inSpan(
+    call,
+    url,
+    method,
+    body,
+    headers['mcp-session-id'],
+    (carrier) => propagation.inject(carrier, headers),
+    send,
+  );
+}
+
+async function inSpan<T extends { status: number }>(
+  call: UpstreamCall,
+  target: URL,
+  method: string,
+  body: string | undefined,
+  session: string | null | undefined,
+  inject: (active: ReturnType<typeof context.active>) => void,
+  send: () => Promise<T>,
+): Promise<T> {
+  const { spanName, attributes } = describeMessage(body === undefined ? undefined : parseJson(body));
   if (session) attributes['mcp.session.id'] = session;
   const span = tracer.startSpan(spanName ?? method, {
     kind: SpanKind.CLIENT,
@@ -50,9 +89,9 @@ async function traceCall(
     },
   });
   const active = trace.setSpan(context.active(), span);
-  propagation.inject(active, headers, { set: (carrier, key, value) => carrier.set(key, value) });
+  inject(active);
   try {
-    const res = await context.with(active, () => send(url, { ...init, headers }));
+    const res = await context.with(active, send);
     span.setAttribute('http.response.status_code', res.status);
     if (res.status >= 400) {
       span.setAttribute('error.type', String(res.status));

@@ -37,8 +37,11 @@ const MAX_REMEMBERED = 100_000;
  * being the connection's current one (Regenerate, Revoke).
  */
 export class UpstreamKeys {
-  /** API key × upstream pairs this instance has recorded: one insert each, then none. */
-  private readonly recorded = new Set<string>();
+  /**
+   * The bound keys this instance has recorded, by API key × upstream: one insert
+   * each, then neither a query nor an HMAC per request (issue 13).
+   */
+  private readonly recorded = new Map<string, string>();
 
   constructor(private readonly s: Services) {}
 
@@ -46,23 +49,23 @@ export class UpstreamKeys {
   async current(connectionId: string, upstream: string): Promise<string> {
     const { s } = this;
     const connection = await activeConnection(s, connectionId);
-    const key = bindKey(s.secret, s.config.apiKeyPrefix, connection.apiKey, upstream);
     const pair = `${connection.apiKeyId}\u0000${upstream}`;
-    if (!this.recorded.has(pair)) {
-      await s.store.db
-        .insertInto('upstream_keys')
-        .values({
-          key_hash: sha256(key),
-          connection_id: connection.id,
-          api_key_id: connection.apiKeyId,
-          upstream,
-          created_at: s.clock.now(),
-        })
-        .onConflict((oc) => oc.column('key_hash').doNothing())
-        .execute();
-      if (this.recorded.size >= MAX_REMEMBERED) this.recorded.clear();
-      this.recorded.add(pair);
-    }
+    const known = this.recorded.get(pair);
+    if (known) return known;
+    const key = bindKey(s.secret, s.config.apiKeyPrefix, connection.apiKey, upstream);
+    await s.store.db
+      .insertInto('upstream_keys')
+      .values({
+        key_hash: sha256(key),
+        connection_id: connection.id,
+        api_key_id: connection.apiKeyId,
+        upstream,
+        created_at: s.clock.now(),
+      })
+      .onConflict((oc) => oc.column('key_hash').doNothing())
+      .execute();
+    if (this.recorded.size >= MAX_REMEMBERED) this.recorded.clear();
+    this.recorded.set(pair, key);
     return key;
   }
 }

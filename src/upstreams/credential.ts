@@ -2,7 +2,8 @@ import http from 'node:http';
 import https from 'node:https';
 import { Readable } from 'node:stream';
 import type { FetchLike } from '@modelcontextprotocol/sdk/shared/transport.js';
-import { tracedFetch } from '../telemetry/upstream-call.js';
+import type { JSONRPCResponse } from '@modelcontextprotocol/sdk/types.js';
+import { tracedCall, tracedFetch } from '../telemetry/upstream-call.js';
 import type { UpstreamKeys } from './bound-keys.js';
 import type { HttpUpstream } from './config.js';
 
@@ -28,6 +29,25 @@ export function upstreamFetch(keys: UpstreamKeys, upstream: HttpUpstream, connec
   };
 }
 
+/** POSTs one JSON-RPC request to the upstream with its headers and credential (see `postMessage`). */
+export type UpstreamPost = (
+  url: URL,
+  headers: Record<string, string>,
+  body: string,
+  signal?: AbortSignal,
+) => Promise<PostAnswer>;
+
+/** `upstreamFetch` for the hot path (issue 13): the same headers and span, no Headers or Response in between. */
+export function upstreamPost(keys: UpstreamKeys, upstream: HttpUpstream, connectionId: string): UpstreamPost {
+  const call = { upstream: upstream.name, connectionId };
+  return async (url, headers, body, signal) => {
+    const key = await keys.current(connectionId, upstream.name);
+    for (const [name, value] of Object.entries(upstream.headers)) headers[name.toLowerCase()] = value;
+    headers[upstream.credentialHeader.toLowerCase()] = credentialValue(upstream, key);
+    return tracedCall(call, url, 'POST', body, headers, () => postMessage(url, headers, body, signal));
+  };
+}
+
 /** Keep-alive connections to the upstreams, shared by every request of the process. */
 const agents = {
   'http:': new http.Agent({ keepAlive: true, scheduling: 'lifo' }),
@@ -40,19 +60,37 @@ const NULL_BODY = new Set([101, 103, 204, 205, 304]);
 const EVENT_END = /\r?\n\r?\n/;
 
 /**
+ * What a POST of one JSON-RPC request got back: its response, read inline when
+ * the answer was nothing but that (a 200 with the JSON, or an SSE stream whose
+ * only message is it); otherwise the HTTP response as fetch would give it, for
+ * the SDK's transport to handle (errors, 202, real streams).
+ */
+export type PostAnswer =
+  | { status: number; message: JSONRPCResponse; source: http.IncomingMessage }
+  | { status: number; response: Response };
+
+/** Headers as fetch gives them, made only when a Response is. */
+function headersOf(res: http.IncomingMessage): Headers {
+  const headers = new Headers();
+  const raw = res.rawHeaders;
+  for (let i = 0; i + 1 < raw.length; i += 2) headers.append(raw[i] as string, raw[i + 1] as string);
+  return headers;
+}
+
+function metaOf(res: http.IncomingMessage): ResponseInit {
+  return { status: res.statusCode ?? 500, statusText: res.statusMessage, headers: headersOf(res) };
+}
+
+/**
  * An SSE answer to a POST that is nothing but the final JSON-RPC response (a
- * tool call without progress, the common case) is handed to the SDK as that
- * JSON, sparing a text decoder and an event parser in web streams per call;
- * the SDK's JSON and SSE paths deliver the same messages. Anything else first
+ * tool call without progress, the common case) is given as that message,
+ * sparing a text decoder and an event parser in web streams per call; the
+ * SDK's JSON and SSE paths deliver the same messages. Anything else first
  * (progress, a request to the client, a priming event with an id) makes it a
  * stream after all, starting with the bytes already read.
  */
-function answerOrStream(
-  res: http.IncomingMessage,
-  meta: ResponseInit,
-  resolve: (r: Response) => void,
-  peek: boolean,
-): void {
+function answerOrStream(res: http.IncomingMessage, resolve: (a: PostAnswer) => void, peek: boolean): void {
+  const status = res.statusCode ?? 500;
   const chunks: Buffer[] = [];
   let text = '';
   let settled = false;
@@ -71,7 +109,10 @@ function answerOrStream(
         for await (const c of res) yield c as Buffer;
       })(),
     );
-    resolve(new Response(Readable.toWeb(body) as ReadableStream<Uint8Array>, meta));
+    resolve({
+      status,
+      response: new Response(Readable.toWeb(body) as ReadableStream<Uint8Array>, metaOf(res)),
+    });
   };
   let seen = 0;
   const onData = (chunk: Buffer) => {
@@ -90,9 +131,7 @@ function answerOrStream(
       res.off('data', onData);
       res.off('end', onEnd);
       res.resume();
-      const headers = new Headers(meta.headers);
-      headers.set('content-type', 'application/json');
-      resolve(new Response(only, { ...meta, headers }));
+      resolve({ status, message: only, source: res });
       return;
     }
   };
@@ -107,11 +146,19 @@ function answerOrStream(
   res.once('end', onEnd);
 }
 
+/** A JSON-RPC response and nothing else: one object with an id and a result or an error, no method. */
+function asResponse(m: unknown): JSONRPCResponse | null {
+  if (!m || typeof m !== 'object' || Array.isArray(m)) return null;
+  const r = m as Record<string, unknown>;
+  if (r.jsonrpc !== '2.0' || 'method' in r || !('id' in r) || !('result' in r || 'error' in r)) return null;
+  return r as unknown as JSONRPCResponse;
+}
+
 /**
- * The data of one SSE event if it is a message event holding a JSON-RPC
- * response; '' for an event without data (a priming event); else null.
+ * The JSON-RPC response of one SSE event if it is a message event holding
+ * one; '' for an event without data (a priming event); else null.
  */
-function singleResponse(event: string): string | null {
+function singleResponse(event: string): JSONRPCResponse | '' | null {
   let data = '';
   let lines = 0;
   for (const line of event.split(/\r?\n/)) {
@@ -122,74 +169,130 @@ function singleResponse(event: string): string | null {
   }
   if (data === '') return '';
   try {
-    const m = JSON.parse(data) as Record<string, unknown>;
-    return m && !Array.isArray(m) && !('method' in m) && ('result' in m || 'error' in m) ? data : null;
+    return asResponse(JSON.parse(data));
   } catch {
     return null;
   }
 }
 
+interface Exchange {
+  method: string;
+  headers: Record<string, string>;
+  body?: string;
+  signal?: AbortSignal;
+  /** A POST whose one response may be read inline (PostAnswer.message). */
+  inline: boolean;
+}
+
 /**
- * `fetch` for what the SDK's client transport sends (a string body or none),
- * over node:http with keep-alive (issue 13). Node's fetch streams every body
- * through web streams and writes the request in several syscalls; a proxied
- * call paid that twice. Redirects are never followed here (the SDK asks for
- * `redirect: 'manual'` and follows within the origin itself); an aborted
- * signal rejects, or errors the body, with its reason, as fetch does. Any
- * other body type goes to the global fetch.
+ * One request over node:http with keep-alive (issue 13). Node's fetch streams
+ * every body through web streams and writes the request in several syscalls;
+ * a proxied call paid that twice. An aborted signal rejects, or errors the
+ * body, with its reason, as fetch does.
  */
-export function nodeFetch(input: string | URL, init: RequestInit = {}): Promise<Response> {
-  const body = init.body;
-  if (body !== undefined && body !== null && typeof body !== 'string') return fetch(input, init);
-  const url = typeof input === 'string' ? new URL(input) : input;
+function exchange(url: URL, x: Exchange): Promise<PostAnswer> {
   const agent = agents[url.protocol as keyof typeof agents];
-  if (!agent) return fetch(input, init);
-  const signal = init.signal ?? undefined;
+  const { signal, body } = x;
   if (signal?.aborted) return Promise.reject(signal.reason);
-  const headers: Record<string, string> = {};
-  for (const [name, value] of new Headers(init.headers)) headers[name] = value;
-  if (typeof body === 'string') headers['content-length'] = String(Buffer.byteLength(body));
+  if (typeof body === 'string') x.headers['content-length'] = String(Buffer.byteLength(body));
   const request = url.protocol === 'https:' ? https.request : http.request;
   return new Promise((resolve, reject) => {
-    const req = request(url, { method: init.method ?? 'GET', headers, agent });
+    const req = request(url, { method: x.method, headers: x.headers, agent });
     const onAbort = () => req.destroy(signal?.reason);
     signal?.addEventListener('abort', onAbort, { once: true });
     const done = () => signal?.removeEventListener('abort', onAbort);
-    req.once('error', (err) => {
+    const failed = (err: Error) => {
       done();
       reject(signal?.aborted ? signal.reason : new TypeError('fetch failed', { cause: err }));
-    });
+    };
+    req.once('error', failed);
     req.once('response', (res) => {
-      const responseHeaders = new Headers();
-      const raw = res.rawHeaders;
-      for (let i = 0; i + 1 < raw.length; i += 2)
-        responseHeaders.append(raw[i] as string, raw[i + 1] as string);
       const status = res.statusCode ?? 500;
-      const meta = { status, statusText: res.statusMessage, headers: responseHeaders };
       if (NULL_BODY.has(status)) {
         res.resume();
         res.once('end', done);
-        resolve(new Response(null, meta));
+        resolve({ status, response: new Response(null, metaOf(res)) });
         return;
       }
-      const type = responseHeaders.get('content-type') ?? '';
+      const type = res.headers['content-type'] ?? '';
       if (!type.includes('text/event-stream')) {
         // A whole answer: read it at once, no stream to pipe.
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.once('end', () => {
           done();
-          resolve(new Response(chunks.length === 0 ? null : Buffer.concat(chunks), meta));
+          const all = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
+          const message = x.inline && status === 200 && type.includes('json') ? parsedResponse(all) : null;
+          resolve(
+            message
+              ? { status, message, source: res }
+              : {
+                  status,
+                  response: new Response(chunks.length === 0 ? null : Buffer.concat(chunks), metaOf(res)),
+                },
+          );
         });
-        res.once('error', (err) => {
-          done();
-          reject(signal?.aborted ? signal.reason : new TypeError('fetch failed', { cause: err }));
-        });
+        res.once('error', failed);
         return;
       }
       res.once('close', done);
-      answerOrStream(res, meta, resolve, (init.method ?? 'GET') === 'POST');
+      answerOrStream(res, resolve, x.method === 'POST');
     });
     req.end(body ?? undefined);
+  });
+}
+
+function parsedResponse(body: Buffer): JSONRPCResponse | null {
+  try {
+    return asResponse(JSON.parse(body.toString('utf8')));
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * POSTs one JSON-RPC request (`headers` complete, names in lower case) and
+ * reads its response inline when it is all there is (`PostAnswer`).
+ */
+export function postMessage(
+  url: URL,
+  headers: Record<string, string>,
+  body: string,
+  signal?: AbortSignal,
+): Promise<PostAnswer> {
+  if (!agents[url.protocol as keyof typeof agents]) {
+    return fetch(url, { method: 'POST', headers, body, signal }).then((response) => ({
+      status: response.status,
+      response,
+    }));
+  }
+  return exchange(url, { method: 'POST', headers, body, signal, inline: true });
+}
+
+/**
+ * `fetch` for what the SDK's client transport sends (a string body or none),
+ * over node:http with keep-alive (`exchange`). Redirects are never followed
+ * here (the SDK asks for `redirect: 'manual'` and follows within the origin
+ * itself). Any other body type goes to the global fetch.
+ */
+export function nodeFetch(input: string | URL, init: RequestInit = {}): Promise<Response> {
+  const body = init.body;
+  if (body !== undefined && body !== null && typeof body !== 'string') return fetch(input, init);
+  const url = typeof input === 'string' ? new URL(input) : input;
+  if (!agents[url.protocol as keyof typeof agents]) return fetch(input, init);
+  const headers: Record<string, string> = {};
+  for (const [name, value] of new Headers(init.headers)) headers[name] = value;
+  const answer = exchange(url, {
+    method: init.method ?? 'GET',
+    headers,
+    body: body ?? undefined,
+    signal: init.signal ?? undefined,
+    inline: false,
+  });
+  return answer.then((a) => {
+    if ('response' in a) return a.response;
+    const meta = metaOf(a.source);
+    (meta.headers as Headers).set('content-type', 'application/json');
+    return new Response(JSON.stringify(a.message), meta);
   });
 }

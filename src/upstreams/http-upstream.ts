@@ -1,5 +1,4 @@
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import {
   type ClientCapabilities,
   type JSONRPCNotification,
@@ -7,9 +6,10 @@ import {
 } from '@modelcontextprotocol/sdk/types.js';
 import type { UpstreamKeys } from './bound-keys.js';
 import type { HttpUpstream } from './config.js';
-import { upstreamFetch } from './credential.js';
+import { upstreamFetch, upstreamPost } from './credential.js';
 import { type Forward, sourceClient } from './forwarding.js';
 import { type Guard, UpstreamLost } from './guard.js';
+import { UpstreamHttpTransport } from './http-transport.js';
 import type { Lease } from './local.js';
 import type { SessionStore } from './sessions.js';
 
@@ -225,12 +225,14 @@ export class HttpUpstreams {
 
   private transport(upstream: HttpUpstream, connectionId: string, sessionId?: string) {
     const fetch = upstreamFetch(this.keys, upstream, connectionId);
-    return new StreamableHTTPClientTransport(new URL(upstream.url), {
-      sessionId,
+    return UpstreamHttpTransport.create(
+      new URL(upstream.url),
+      upstreamPost(this.keys, upstream, connectionId),
       // The session's own GET stream is held by upstream-streams.ts on the instance with the
       // client's stream (SPEC §11); an operation's client must not take it (the upstream allows one).
-      fetch: (url, init) =>
+      (url, init) =>
         init?.method === 'GET' ? Promise.resolve(new Response(null, { status: 405 })) : fetch(url, init),
-    });
+      sessionId,
+    );
   }
 }

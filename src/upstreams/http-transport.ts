@@ -1,0 +1,104 @@
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { FetchLike, TransportSendOptions } from '@modelcontextprotocol/sdk/shared/transport.js';
+import { isJSONRPCRequest, type JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import type { UpstreamPost } from './credential.js';
+import { WrappedTransport } from './transports.js';
+
+/**
+ * The SDK's Streamable HTTP client transport with a short way for the common
+ * answer (issue 13). A request (not `initialize`, which sets up the session)
+ * is POSTed here with the headers the SDK would send (session id, protocol
+ * version, content type, accept); when its answer is nothing but its JSON-RPC
+ * response, as JSON or as an SSE stream holding only that, the response goes
+ * straight to the SDK Client, as the SDK's JSON path would pass it. Anything
+ * else (an HTTP error, a stream with progress or requests to the client, a
+ * redirect) is handed to the SDK transport as the very HTTP response it would
+ * have fetched itself, so session loss, auth errors and streams behave as
+ * before. What this skips per call: a Headers and a Response object, undici's
+ * body reading and the SDK's zod parse of the message (the Client still parses
+ * the result with the request's own schema).
+ */
+export class UpstreamHttpTransport extends WrappedTransport {
+  declare protected readonly inner: StreamableHTTPClientTransport;
+  /** Answers already fetched, by request body, for the SDK transport's next fetch of that body. */
+  private readonly handoffs: Map<string, Response>;
+  private readonly stopped = new AbortController();
+
+  private constructor(
+    inner: StreamableHTTPClientTransport,
+    handoffs: Map<string, Response>,
+    private readonly url: URL,
+    private readonly post: UpstreamPost,
+  ) {
+    super(inner);
+    this.handoffs = handoffs;
+  }
+
+  /** `fetch` serves everything the SDK transport sends itself (initialize, notifications, DELETE). */
+  static create(url: URL, post: UpstreamPost, fetch: FetchLike, sessionId?: string): UpstreamHttpTransport {
+    const handoffs = new Map<string, Response>();
+    const inner = new StreamableHTTPClientTransport(url, {
+      sessionId,
+      fetch: (input, init) => {
+        const body = init?.body;
+        const fetched = typeof body === 'string' ? handoffs.get(body) : undefined;
+        if (fetched) {
+          handoffs.delete(body as string);
+          return Promise.resolve(fetched);
+        }
+        return fetch(input, init);
+      },
+    });
+    return new UpstreamHttpTransport(inner, handoffs, url, post);
+  }
+
+  get protocolVersion(): string | undefined {
+    return this.inner.protocolVersion;
+  }
+
+  setProtocolVersion(version: string): void {
+    this.inner.setProtocolVersion(version);
+  }
+
+  terminateSession(): Promise<void> {
+    return this.inner.terminateSession();
+  }
+
+  override async send(message: JSONRPCMessage, options?: TransportSendOptions): Promise<void> {
+    if (options?.resumptionToken || !isJSONRPCRequest(message) || message.method === 'initialize') {
+      return this.inner.send(message, options);
+    }
+    const headers: Record<string, string> = {
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+    };
+    const session = this.inner.sessionId;
+    if (session) headers['mcp-session-id'] = session;
+    const version = this.inner.protocolVersion;
+    if (version) headers['mcp-protocol-version'] = version;
+    const body = JSON.stringify(message);
+    let answer: Awaited<ReturnType<UpstreamPost>>;
+    try {
+      answer = await this.post(this.url, headers, body, this.stopped.signal);
+    } catch (err) {
+      // As the SDK transport does with a failed fetch.
+      this.onerror?.(err as Error);
+      throw err;
+    }
+    if ('message' in answer) {
+      this.onmessage?.(answer.message);
+      return;
+    }
+    this.handoffs.set(body, answer.response);
+    try {
+      await this.inner.send(message, options);
+    } finally {
+      this.handoffs.delete(body);
+    }
+  }
+
+  override async close(): Promise<void> {
+    this.stopped.abort(new DOMException('The transport was closed', 'AbortError'));
+    await super.close();
+  }
+}
