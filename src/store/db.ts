@@ -110,8 +110,13 @@ function openPostgres(url: string, clock: Clock): Store {
         oid === INT8_OID ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format),
     } as pg.CustomTypesConfig,
   });
-  // An idle client dropped by the server must not crash the process.
+  // A client dropped by the server must not crash the process. The pool listens
+  // for errors on idle clients only (pool 'error'); a checked-out client whose
+  // connection dies mid-transaction (the database gone, a proxy cut) emits
+  // 'error' with nobody listening, which would kill the process. Its queries
+  // fail on their own (and answer 503); the pool drops it when it is released.
   pool.on('error', () => undefined);
+  pool.on('connect', (client) => client.on('error', () => undefined));
   const counter = queryCounter();
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), log: counter.log });
   const store: Store = {
