@@ -1,6 +1,7 @@
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { FetchLike, TransportSendOptions } from '@modelcontextprotocol/sdk/shared/transport.js';
-import { isJSONRPCRequest, type JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import { isRequest } from '../domain/jsonrpc.js';
 import type { UpstreamPost } from './credential.js';
 import { WrappedTransport } from './transports.js';
 
@@ -65,7 +66,7 @@ export class UpstreamHttpTransport extends WrappedTransport {
   }
 
   override async send(message: JSONRPCMessage, options?: TransportSendOptions): Promise<void> {
-    if (options?.resumptionToken || !isJSONRPCRequest(message) || message.method === 'initialize') {
+    if (options?.resumptionToken || !isRequest(message) || message.method === 'initialize') {
       return this.inner.send(message, options);
     }
     const headers: Record<string, string> = {

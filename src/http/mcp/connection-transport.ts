@@ -3,9 +3,6 @@ import { isJsonContentType } from '@modelcontextprotocol/sdk/shared/mediaType.js
 import type { Transport, TransportSendOptions } from '@modelcontextprotocol/sdk/shared/transport.js';
 import {
   isInitializeRequest,
-  isJSONRPCErrorResponse,
-  isJSONRPCRequest,
-  isJSONRPCResultResponse,
   type JSONRPCMessage,
   JSONRPCMessageSchema,
   type MessageExtraInfo,
@@ -13,6 +10,7 @@ import {
   SUPPORTED_PROTOCOL_VERSIONS,
 } from '@modelcontextprotocol/sdk/types.js';
 import type { Request, Response } from 'express';
+import { isRequest, isResponse, plainRequest } from '../../domain/jsonrpc.js';
 
 /** The SDK transport's limit on a batch (server/requestBody.js). */
 const MAX_BATCH_SIZE = 100;
@@ -151,11 +149,18 @@ export class ConnectionTransport implements Transport {
     const raw = Array.isArray(body) ? body : [body];
     const messages: JSONRPCMessage[] = [];
     for (const m of raw) {
+      // The plain request every call is needs no zod parse (domain/jsonrpc.ts); anything else does.
+      if (plainRequest(m)) {
+        messages.push(m);
+        continue;
+      }
       const parsed = JSONRPCMessageSchema.safeParse(m);
       if (!parsed.success) return refuse(400, -32700, 'Parse error: Invalid JSON-RPC message');
       messages.push(parsed.data);
     }
-    const initializing = messages.some(isInitializeRequest);
+    const initializing = messages.some(
+      (m) => isRequest(m) && m.method === 'initialize' && isInitializeRequest(m),
+    );
     if (initializing && messages.length > 1) {
       return refuse(400, -32600, 'Invalid Request: Only one initialization request is allowed');
     }
@@ -171,7 +176,7 @@ export class ConnectionTransport implements Transport {
     }
     const requestInfo = { headers: req.headers };
     const extra: MessageExtraInfo = { authInfo, requestInfo };
-    if (!messages.some(isJSONRPCRequest)) {
+    if (!messages.some(isRequest)) {
       for (const m of messages) {
         const translated = this.translateCancel(m);
         if (translated) this.onmessage?.(translated, extra);
@@ -181,7 +186,7 @@ export class ConnectionTransport implements Transport {
     }
     const exchange = new Exchange(res, Array.isArray(body));
     const inbound: JSONRPCMessage[] = messages.flatMap((m) => {
-      if (!isJSONRPCRequest(m)) {
+      if (!isRequest(m)) {
         const translated = this.translateCancel(m);
         return translated ? [translated] : [];
       }
@@ -231,7 +236,7 @@ export class ConnectionTransport implements Transport {
   }
 
   async send(message: JSONRPCMessage, options?: TransportSendOptions): Promise<void> {
-    if (isJSONRPCResultResponse(message) || isJSONRPCErrorResponse(message)) {
+    if (isResponse(message)) {
       const internal = message.id as number;
       const exchange = this.byId.get(internal);
       if (!exchange) return;

@@ -1,0 +1,64 @@
+import {
+  type JSONRPCMessage,
+  type JSONRPCNotification,
+  type JSONRPCRequest,
+  type JSONRPCResponse,
+  RELATED_TASK_META_KEY,
+} from '@modelcontextprotocol/sdk/types.js';
+
+/**
+ * JSON-RPC checks for /mcp's hot path (issue 13). The SDK's `isJSONRPCRequest`
+ * and friends are zod parses, and a proxied call ran a dozen of them on
+ * messages already validated. These are exact for what they are given:
+ * `plainRequest` accepts only messages the SDK's strict `JSONRPCRequestSchema`
+ * accepts too (anything else is left to that schema), and the `is…` functions
+ * tell apart messages already known to be valid, whose kinds differ by their
+ * keys (the SDK's schemas are strict objects).
+ */
+
+const REQUEST_KEYS = new Set(['jsonrpc', 'id', 'method', 'params']);
+
+function plainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** RequestIdSchema and ProgressTokenSchema: a string or an integer (a safe one: a subset either way). */
+function isId(v: unknown): boolean {
+  return typeof v === 'string' || Number.isSafeInteger(v);
+}
+
+/**
+ * A request in the plain shape clients send: `jsonrpc` "2.0", an id, a method,
+ * params absent or an object whose `_meta`, if any, holds at most a valid
+ * progress token. True only where `JSONRPCRequestSchema` also accepts it;
+ * false means "ask the schema", not "invalid".
+ */
+export function plainRequest(value: unknown): value is JSONRPCRequest {
+  if (!plainObject(value) || value.jsonrpc !== '2.0' || typeof value.method !== 'string' || !isId(value.id)) {
+    return false;
+  }
+  for (const key in value) if (!REQUEST_KEYS.has(key)) return false;
+  const params = value.params;
+  if (params === undefined) return true;
+  if (!plainObject(params)) return false;
+  const meta = params._meta;
+  if (meta === undefined) return true;
+  if (!plainObject(meta)) return false;
+  if (meta.progressToken !== undefined && !isId(meta.progressToken)) return false;
+  return meta[RELATED_TASK_META_KEY] === undefined;
+}
+
+/** Of a valid message: a request (a method and an id). */
+export function isRequest(m: JSONRPCMessage): m is JSONRPCRequest {
+  return 'method' in m && 'id' in m;
+}
+
+/** Of a valid message: a notification (a method, no id). */
+export function isNotification(m: JSONRPCMessage): m is JSONRPCNotification {
+  return 'method' in m && !('id' in m);
+}
+
+/** Of a valid message: a response, with a result or an error. */
+export function isResponse(m: JSONRPCMessage): m is JSONRPCResponse {
+  return !('method' in m) && ('result' in m || 'error' in m);
+}

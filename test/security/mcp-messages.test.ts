@@ -1,0 +1,117 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { addUser, connectSdkClient, TestOAuthProvider } from '../helpers/flow.js';
+import { startTestServer, type TestServer } from '../helpers/server.js';
+
+interface Answer {
+  jsonrpc?: string;
+  id?: unknown;
+  result?: unknown;
+  error?: { code: number; message: string };
+}
+
+/**
+ * POST /mcp refuses what the SDK's own transport refuses, with the same
+ * statuses and JSON-RPC errors (docs/architecture.md, ConnectionTransport),
+ * whether a message takes the hot path's plain-request check or the SDK's
+ * schema (issue 13).
+ */
+describe('/mcp message checks', () => {
+  let server: TestServer;
+  let token: string;
+  before(async () => {
+    server = await startTestServer('sqlite');
+    await addUser(server, 'ops@example.com', 'admin');
+    const provider = new TestOAuthProvider(server, {
+      email: 'ops@example.com',
+      password: 'correct horse battery staple',
+    });
+    const client = await connectSdkClient(server, provider);
+    token = provider.saved?.access_token as string;
+    await client.close();
+  });
+  after(() => server?.stop());
+
+  const post = async (body: string, headers: Record<string, string> = {}) => {
+    const res = await fetch(new URL('/mcp', server.base), {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${token}`,
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+        ...headers,
+      },
+      body,
+    });
+    const text = await res.text();
+    return { status: res.status, body: text ? (JSON.parse(text) as Answer) : null };
+  };
+  const whoami = (extra: Record<string, unknown> = {}, params: Record<string, unknown> = {}) =>
+    JSON.stringify({
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'tools/call',
+      params: { name: 'whoami', arguments: {}, ...params },
+      ...extra,
+    });
+
+  test('plain requests are answered, with or without a progress token', async () => {
+    for (const body of [
+      whoami(),
+      whoami({}, { _meta: { progressToken: 'p-1' } }),
+      whoami({ id: 'str-id' }),
+    ]) {
+      const res = await post(body);
+      assert.equal(res.status, 200, body);
+      assert.equal(res.body?.jsonrpc, '2.0');
+      assert.ok(res.body?.result, body);
+      assert.equal(res.body?.id, JSON.parse(body).id, 'the client’s own id comes back');
+    }
+  });
+
+  test('a message the SDK schema refuses is a 400 Parse error, whichever check it met first', async () => {
+    for (const body of [
+      whoami({ id: 1.5 }),
+      whoami({ id: null }),
+      whoami({ extra: true }),
+      whoami({ jsonrpc: '1.0' }),
+      whoami({ method: 7 }),
+      JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: [] }),
+      JSON.stringify({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'tools/list',
+        params: { _meta: { progressToken: 1.5 } },
+      }),
+      JSON.stringify({ id: 1, method: 'tools/list' }),
+    ]) {
+      const res = await post(body);
+      assert.equal(res.status, 400, body);
+      assert.deepEqual(
+        res.body?.error,
+        { code: -32700, message: 'Parse error: Invalid JSON-RPC message' },
+        body,
+      );
+    }
+  });
+
+  test('the transport’s other refusals: Accept, Content-Type, batch size', async () => {
+    const accept = await post(whoami(), { accept: 'application/json' });
+    assert.equal(accept.status, 406);
+    assert.equal(accept.body?.error?.code, -32000);
+    const type = await post(whoami(), { 'content-type': 'text/plain' });
+    assert.equal(type.status, 415);
+    const batch = await post(
+      JSON.stringify(Array.from({ length: 101 }, (_, i) => JSON.parse(whoami({ id: i })))),
+    );
+    assert.equal(batch.status, 400);
+    assert.equal(batch.body?.error?.code, -32600);
+    const two = await post(JSON.stringify([JSON.parse(whoami({ id: 1 })), JSON.parse(whoami({ id: 2 }))]));
+    assert.equal(two.status, 200);
+    assert.deepEqual(
+      (two.body as unknown as { id: number }[]).map((m) => m.id).sort(),
+      [1, 2],
+      'a batch is answered per message, with the client’s ids',
+    );
+  });
+});
