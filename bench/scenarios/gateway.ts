@@ -308,18 +308,84 @@ export async function g2(b: Bench): Promise<Row[]> {
         }),
     };
   }
+  // For context: the same stdio server behind the SDK's own HTTP front (bench/servers/stdio-bridge.ts).
+  const bridge = await b.script('bench/servers/stdio-bridge.ts');
+  const bridgeUrl = `${bridge.url}/mcp`;
+  const bridgeHeaders = await initialize(bridgeUrl, {});
+  await echoOnce(bridgeUrl, bridgeHeaders);
+  const bridgeUpstream = { cpuMs: () => cpuMs(bridge.ready.upstreamPid as number) };
+  subjects[BRIDGE] = {
+    what: BRIDGE,
+    run: (connections) =>
+      shoot(b, {
+        url: bridgeUrl,
+        server: bridge,
+        upstream: bridgeUpstream,
+        connections,
+        method: 'POST',
+        headers: { ...MCP_HEADERS, ...bridgeHeaders },
+        body: ECHO_CALL,
+        expectStatus: 200,
+      }),
+  };
   const measured = await rounds(
     b,
     { what: 'direct', run: (connections) => directStdio(b, client, directPid, connections) },
     subjects,
   );
-  return rows(
-    'G2',
-    b,
+  return [
+    ...rows(
+      'G2',
+      b,
+      {
+        waxseal: 'tools/call echo through Waxseal to server-everything (stdio), SQLite',
+        direct: 'the SDK client on that stdio server directly (CPU: the server)',
+      },
+      measured,
+    ),
+    ...bridgeRows(b, measured),
+  ];
+}
+
+const BRIDGE = 'sdk-http-bridge';
+
+/** Waxseal (this checkout) against the SDK's HTTP front for the same stdio server: context for G2. */
+function bridgeRows(b: Bench, measured: { loaded: Pair[]; alone: Pair[] }): Row[] {
+  const pairs = (list: Pair[]) =>
+    list.map((p) => ({ ours: p.waxseal[CURRENT] as Shot, sdk: p.waxseal[BRIDGE] as Shot }));
+  const loaded = pairs(measured.loaded);
+  const alone = pairs(measured.alone);
+  type One = (typeof loaded)[number];
+  const m = (list: One[], get: (p: One) => number) => median(list.map(get));
+  const shot = (list: One[], side: 'ours' | 'sdk') => ({
+    p50: m(list, (p) => p[side].p50),
+    p99: m(list, (p) => p[side].p99),
+    rps: m(list, (p) => p[side].rps),
+    cpuUs: m(list, (p) => p[side].cpuUs),
+    upstreamCpuUs: m(list, (p) => p[side].upstreamCpuUs),
+  });
+  const sdk =
+    'the SDK as an HTTP front for that stdio server (per-request Server forwarding to one stdio Client, no auth)';
+  const n = loadedConnections(b);
+  const added = m(alone, (p) => p.ours.p50 - p.sdk.p50);
+  return [
     {
-      waxseal: 'tools/call echo through Waxseal to server-everything (stdio), SQLite',
-      direct: 'the SDK client on that stdio server directly (CPU: the server)',
+      id: 'G2',
+      what: `Waxseal (stdio upstream) against the SDK's own HTTP front, ${n} connections`,
+      ...shot(loaded, 'ours'),
+      baseline: { what: `${sdk}, ${n} connections`, ...shot(loaded, 'sdk') },
+      ratio: `${m(loaded, (p) => p.ours.rps / p.sdk.rps).toFixed(3)}× req/s`,
+      target: 'context for G2: an HTTP baseline',
+      met: null,
     },
-    measured,
-  );
+    {
+      id: 'G2',
+      what: 'the same, 1 connection',
+      ...shot(alone, 'ours'),
+      baseline: { what: `${sdk}, 1 connection`, ...shot(alone, 'sdk') },
+      ratio: `p50 ${added >= 0 ? '+' : '−'}${Math.abs(added).toFixed(2)} ms`,
+      target: 'context for G2',
+      met: null,
+    },
+  ];
 }
