@@ -25,13 +25,18 @@ export function watchSqlite(store: Store, cache: TokenCache): Watcher {
   // request's CPU). Every request served in a turn had arrived before the turn
   // began, so a commit seen by none of them is one that came after they were
   // sent; the next turn checks again.
+  // The flag is also bounded in time: a lookup made in the check phase queues
+  // its reset for the next turn, after a poll that may have slept meanwhile.
   let checked = false;
+  let checkedAt = 0;
   const uncheck = () => {
     checked = false;
   };
   cache.beforeLookup = () => {
-    if (checked) return;
+    const at = performance.now();
+    if (checked && at - checkedAt < 1) return;
     checked = true;
+    checkedAt = at;
     setImmediate(uncheck);
     const now = version.get();
     if (now === seen) return;

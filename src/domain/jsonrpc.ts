@@ -3,6 +3,7 @@ import {
   type JSONRPCNotification,
   type JSONRPCRequest,
   type JSONRPCResponse,
+  type JSONRPCResultResponse,
   RELATED_TASK_META_KEY,
 } from '@modelcontextprotocol/sdk/types.js';
 
@@ -39,9 +40,25 @@ export function plainRequest(value: unknown): value is JSONRPCRequest {
   }
   for (const key in value) if (!REQUEST_KEYS.has(key)) return false;
   const params = value.params;
-  if (params === undefined) return true;
-  if (!plainObject(params)) return false;
-  const meta = params._meta;
+  return params === undefined || (plainObject(params) && plainMeta(params._meta));
+}
+
+const RESULT_KEYS = new Set(['jsonrpc', 'id', 'result']);
+
+/**
+ * A successful response in the plain shape: `jsonrpc` "2.0", an id, a result
+ * object whose `_meta`, if any, holds at most a valid progress token. True only
+ * where the SDK's strict `JSONRPCResultResponseSchema` also accepts it (an
+ * error response, or anything unusual, is left to the SDK).
+ */
+export function plainResult(value: unknown): value is JSONRPCResultResponse {
+  if (!plainObject(value) || value.jsonrpc !== '2.0' || !isId(value.id)) return false;
+  for (const key in value) if (!RESULT_KEYS.has(key)) return false;
+  return plainObject(value.result) && plainMeta(value.result._meta);
+}
+
+/** RequestMetaSchema, in its plain shape: absent, or an object with at most a valid progress token. */
+function plainMeta(meta: unknown): boolean {
   if (meta === undefined) return true;
   if (!plainObject(meta)) return false;
   if (meta.progressToken !== undefined && !isId(meta.progressToken)) return false;

@@ -1,8 +1,10 @@
 import http from 'node:http';
 import https from 'node:https';
 import { Readable } from 'node:stream';
+import { mediaTypeEssence } from '@modelcontextprotocol/sdk/shared/mediaType.js';
 import type { FetchLike } from '@modelcontextprotocol/sdk/shared/transport.js';
-import type { JSONRPCResponse } from '@modelcontextprotocol/sdk/types.js';
+import type { JSONRPCResultResponse } from '@modelcontextprotocol/sdk/types.js';
+import { plainResult } from '../domain/jsonrpc.js';
 import { tracedCall, tracedFetch } from '../telemetry/upstream-call.js';
 import type { UpstreamKeys } from './bound-keys.js';
 import type { HttpUpstream } from './config.js';
@@ -66,7 +68,7 @@ const EVENT_END = /\r?\n\r?\n/;
  * the SDK's transport to handle (errors, 202, real streams).
  */
 export type PostAnswer =
-  | { status: number; message: JSONRPCResponse; source: http.IncomingMessage }
+  | { status: number; message: JSONRPCResultResponse; source: http.IncomingMessage }
   | { status: number; response: Response };
 
 /** Headers as fetch gives them, made only when a Response is. */
@@ -146,19 +148,13 @@ function answerOrStream(res: http.IncomingMessage, resolve: (a: PostAnswer) => v
   res.once('end', onEnd);
 }
 
-/** A JSON-RPC response and nothing else: one object with an id and a result or an error, no method. */
-function asResponse(m: unknown): JSONRPCResponse | null {
-  if (!m || typeof m !== 'object' || Array.isArray(m)) return null;
-  const r = m as Record<string, unknown>;
-  if (r.jsonrpc !== '2.0' || 'method' in r || !('id' in r) || !('result' in r || 'error' in r)) return null;
-  return r as unknown as JSONRPCResponse;
-}
-
 /**
- * The JSON-RPC response of one SSE event if it is a message event holding
- * one; '' for an event without data (a priming event); else null.
+ * The JSON-RPC result of one SSE event if it is a message event holding one
+ * in its plain shape (domain/jsonrpc.ts); '' for an event without data (a
+ * priming event); else null (an error response or anything unusual is left to
+ * the SDK's own parsing).
  */
-function singleResponse(event: string): JSONRPCResponse | '' | null {
+function singleResponse(event: string): JSONRPCResultResponse | '' | null {
   let data = '';
   let lines = 0;
   for (const line of event.split(/\r?\n/)) {
@@ -169,7 +165,8 @@ function singleResponse(event: string): JSONRPCResponse | '' | null {
   }
   if (data === '') return '';
   try {
-    return asResponse(JSON.parse(data));
+    const m: unknown = JSON.parse(data);
+    return plainResult(m) ? m : null;
   } catch {
     return null;
   }
@@ -222,7 +219,10 @@ function exchange(url: URL, x: Exchange): Promise<PostAnswer> {
         res.once('end', () => {
           done();
           const all = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
-          const message = x.inline && status === 200 && type.includes('json') ? parsedResponse(all) : null;
+          const message =
+            x.inline && status === 200 && mediaTypeEssence(type) === 'application/json'
+              ? parsedResponse(all)
+              : null;
           resolve(
             message
               ? { status, message, source: res }
@@ -236,15 +236,21 @@ function exchange(url: URL, x: Exchange): Promise<PostAnswer> {
         return;
       }
       res.once('close', done);
-      answerOrStream(res, resolve, x.method === 'POST');
+      // Inline (the transport hands the message to the SDK Client itself) only for what the SDK
+      // would read as a successful answer; for nodeFetch the status travels in the Response.
+      const peek =
+        x.method === 'POST' &&
+        (!x.inline || (status === 200 && mediaTypeEssence(type) === 'text/event-stream'));
+      answerOrStream(res, resolve, peek);
     });
     req.end(body ?? undefined);
   });
 }
 
-function parsedResponse(body: Buffer): JSONRPCResponse | null {
+function parsedResponse(body: Buffer): JSONRPCResultResponse | null {
   try {
-    return asResponse(JSON.parse(body.toString('utf8')));
+    const m: unknown = JSON.parse(body.toString('utf8'));
+    return plainResult(m) ? m : null;
   } catch {
     return null;
   }
@@ -289,10 +295,13 @@ export function nodeFetch(input: string | URL, init: RequestInit = {}): Promise<
     signal: init.signal ?? undefined,
     inline: false,
   });
-  return answer.then((a) => {
-    if ('response' in a) return a.response;
-    const meta = metaOf(a.source);
-    (meta.headers as Headers).set('content-type', 'application/json');
-    return new Response(JSON.stringify(a.message), meta);
-  });
+  return answer.then(asFetchResponse);
+}
+
+/** The answer as fetch would have given it (a message read inline becomes its JSON). */
+export function asFetchResponse(a: PostAnswer): Response {
+  if ('response' in a) return a.response;
+  const meta = metaOf(a.source);
+  (meta.headers as Headers).set('content-type', 'application/json');
+  return new Response(JSON.stringify(a.message), meta);
 }

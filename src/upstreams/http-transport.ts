@@ -2,7 +2,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import type { FetchLike, TransportSendOptions } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { isRequest } from '../domain/jsonrpc.js';
-import type { UpstreamPost } from './credential.js';
+import { asFetchResponse, type UpstreamPost } from './credential.js';
 import { WrappedTransport } from './transports.js';
 
 /**
@@ -87,10 +87,14 @@ export class UpstreamHttpTransport extends WrappedTransport {
       throw err;
     }
     if ('message' in answer) {
-      this.onmessage?.(answer.message);
-      return;
+      // A new session id is the SDK transport's to take up.
+      const issued = answer.source.headers['mcp-session-id'];
+      if (issued === undefined || issued === session) {
+        this.onmessage?.(answer.message);
+        return;
+      }
     }
-    this.handoffs.set(body, answer.response);
+    this.handoffs.set(body, asFetchResponse(answer));
     try {
       await this.inner.send(message, options);
     } finally {

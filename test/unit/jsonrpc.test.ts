@@ -1,7 +1,17 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { JSONRPCMessageSchema, JSONRPCRequestSchema } from '@modelcontextprotocol/sdk/types.js';
-import { isNotification, isRequest, isResponse, plainRequest } from '../../src/domain/jsonrpc.js';
+import {
+  JSONRPCMessageSchema,
+  JSONRPCRequestSchema,
+  JSONRPCResultResponseSchema,
+} from '@modelcontextprotocol/sdk/types.js';
+import {
+  isNotification,
+  isRequest,
+  isResponse,
+  plainRequest,
+  plainResult,
+} from '../../src/domain/jsonrpc.js';
 
 /**
  * domain/jsonrpc.ts skips the SDK's zod parse for plain requests on /mcp's hot
@@ -60,4 +70,29 @@ test('isRequest, isNotification and isResponse agree with the SDK on valid messa
     assert.equal(kinds.filter(Boolean).length, 1, `exactly one kind: ${text}`);
     assert.equal(isRequest(m), JSONRPCRequestSchema.safeParse(m).success, text);
   }
+});
+
+test('plainResult says yes only where the SDK schema does', () => {
+  const results = [
+    '{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"hi"}]}}',
+    '{"jsonrpc":"2.0","id":"x","result":{}}',
+    '{"jsonrpc":"2.0","id":2,"result":{"_meta":{"progressToken":1}}}',
+    '{"jsonrpc":"2.0","id":null,"result":{}}',
+    '{"jsonrpc":"2.0","id":1,"result":null}',
+    '{"jsonrpc":"2.0","id":1,"result":[]}',
+    '{"jsonrpc":"2.0","id":1,"result":{},"extra":1}',
+    '{"jsonrpc":"2.0","id":1.5,"result":{}}',
+    '{"jsonrpc":"2.0","id":1,"result":{"_meta":5}}',
+    '{"jsonrpc":"2.0","id":1,"error":{"code":-1,"message":"no"}}',
+    '{"jsonrpc":"2.0","result":{}}',
+  ];
+  let plain = 0;
+  for (const text of results) {
+    const m = JSON.parse(text) as unknown;
+    if (plainResult(m)) {
+      plain++;
+      assert.ok(JSONRPCResultResponseSchema.safeParse(m).success, `accepted, but the SDK refuses: ${text}`);
+    }
+  }
+  assert.equal(plain, 3, 'the three plain results at the top are recognised');
 });
