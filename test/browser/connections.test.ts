@@ -52,7 +52,11 @@ async function currentKey(server: TestServer, connectionId: string): Promise<str
   return apiKeyFor(server.services, row.key_ref);
 }
 
-const cells = async (row: Locator) => row.getByRole('cell').allInnerTexts();
+/** A row's cell texts, once the row is there (the heading shows before the list has loaded). */
+const cells = async (row: Locator) => {
+  await row.waitFor();
+  return row.getByRole('cell').allInnerTexts();
+};
 
 describe('SPEC §6 Settings › MCP in Chromium', { skip }, () => {
   // The server's clock starts three days back, so that dates and "3h ago" are known.
