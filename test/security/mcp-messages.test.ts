@@ -32,8 +32,8 @@ describe('/mcp message checks', () => {
   });
   after(() => server?.stop());
 
-  const post = async (body: string, headers: Record<string, string> = {}) => {
-    const res = await fetch(new URL('/mcp', server.base), {
+  const post = async (body: string, headers: Record<string, string> = {}, path = '/mcp') => {
+    const res = await fetch(new URL(path, server.base), {
       method: 'POST',
       headers: {
         authorization: `Bearer ${token}`,
@@ -112,6 +112,59 @@ describe('/mcp message checks', () => {
       (two.body as unknown as { id: number }[]).map((m) => m.id).sort(),
       [1, 2],
       'a batch is answered per message, with the client’s ids',
+    );
+  });
+
+  test('POST /mcp, served before the router, answers as the router does for /mcp/, /MCP and a query', async () => {
+    const full = async (path: string, headers: Record<string, string>, body: string) => {
+      const res = await fetch(new URL(path, server.base), {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          accept: 'application/json, text/event-stream',
+          ...headers,
+        },
+        body,
+      });
+      return { res, text: await res.text() };
+    };
+    const auth = { authorization: `Bearer ${token}` };
+    const shapeOf = async (path: string) => {
+      const answered = await full(path, auth, whoami());
+      const unauthenticated = await full(path, {}, whoami());
+      const malformed = await full(path, auth, '{"jsonrpc":');
+      const shape = {
+        answered: [answered.res.status, (JSON.parse(answered.text) as Answer).result !== undefined],
+        type: answered.res.headers.get('content-type'),
+        length: answered.res.headers.get('content-length') === String(Buffer.byteLength(answered.text)),
+        headers: [
+          'content-security-policy',
+          'x-frame-options',
+          'x-content-type-options',
+          'referrer-policy',
+        ].map((h) => answered.res.headers.get(h)),
+        unauthenticated: [unauthenticated.res.status, unauthenticated.res.headers.get('www-authenticate')],
+        malformed: [malformed.res.status, (JSON.parse(malformed.text) as Answer).error?.code],
+      };
+      return shape;
+    };
+    const first = await shapeOf('/mcp');
+    assert.deepEqual(first.answered, [200, true]);
+    assert.equal(first.type, 'application/json');
+    assert.equal(first.length, true, 'a JSON answer comes with its Content-Length, not chunked');
+    assert.ok(
+      first.headers.every((h) => typeof h === 'string'),
+      'the security headers are set',
+    );
+    assert.equal(first.unauthenticated[0], 401);
+    assert.match(String(first.unauthenticated[1]), /^Bearer resource_metadata=/);
+    assert.deepEqual(first.malformed, [400, -32700]);
+    for (const path of ['/mcp/', '/MCP', '/mcp?x=1']) assert.deepEqual(await shapeOf(path), first, path);
+    const metrics = await (await fetch(new URL('/metrics', server.base))).text();
+    assert.match(
+      metrics,
+      /waxseal_http_request_duration_seconds_count\{[^}]*route="\/mcp"[^}]*status="200"[^}]*\} [1-9]/,
+      'the requests served first are measured under the /mcp route',
     );
   });
 });

@@ -70,8 +70,10 @@ class Exchange {
     if (this.streaming) {
       this.res.end();
     } else {
-      const body = JSON.stringify(this.batch ? this.answers : this.answers[0]);
-      this.res.writeHead(200, { 'content-type': 'application/json' }).end(body);
+      // Headers not yet written: Node sends a Content-Length and the body in one piece, not chunks.
+      this.res.statusCode = 200;
+      this.res.setHeader('content-type', 'application/json');
+      this.res.end(JSON.stringify(this.batch ? this.answers : this.answers[0]));
     }
     return true;
   }

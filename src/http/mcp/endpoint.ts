@@ -1,6 +1,6 @@
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import { type NextFunction, type Request, type Response, Router } from 'express';
+import { type ErrorRequestHandler, type Request, type RequestHandler, type Response, Router } from 'express';
 import { callerOf, type McpCaller } from '../../services/caller.js';
 import type { Services } from '../../services/context.js';
 import { traceMcpRequest } from '../../telemetry/mcp-request.js';
@@ -33,11 +33,27 @@ const jsonRpcError = (code: number, message: string) => ({
 });
 
 /**
+ * The handlers of `POST /mcp` in order: `checks`, whose refusals (a missing or
+ * bad token, the rate limit) the app's error handler renders with their
+ * challenge, then `handlers`, whose refusals `onError` renders as JSON-RPC.
+ */
+export interface McpPost {
+  checks: RequestHandler[];
+  handlers: RequestHandler[];
+  onError: ErrorRequestHandler;
+}
+
+/**
  * /mcp over stateless Streamable HTTP: any instance can serve any request
  * (SPEC §1 scale-out). Each connection's MCP server is built once and kept
- * (servers.ts); its POSTs reach it through a ConnectionTransport.
+ * (servers.ts); its POSTs reach it through a ConnectionTransport. `post` is
+ * what the router runs for POST /mcp, for app.ts to run without the router.
  */
-export function mcpRouter(s: Services, extraTools: RegisterTools[] = [], runtime?: McpRuntime): Router {
+export function mcpEndpoint(
+  s: Services,
+  extraTools: RegisterTools[] = [],
+  runtime?: McpRuntime,
+): { router: Router; post: McpPost } {
   const localServer = (caller: McpCaller) => newLocalServer(caller, extraTools);
   const servers = new ConnectionServers(
     (caller, instructions) =>
@@ -53,49 +69,48 @@ export function mcpRouter(s: Services, extraTools: RegisterTools[] = [], runtime
   runtime?.onClose(() => servers.close());
   // SPEC §11: a cancellation POSTed on its own, for a request this instance answers.
   runtime?.bus.on('cancel', (connectionId, message) => servers.cancel(connectionId, message));
-  const router = Router();
-  router.all('/mcp', traceMcpRequest, requireBearer(s));
+  const bearer = requireBearer(s);
   // SPEC §12: last used and the rate limit per connection (connection-policy.ts).
-  router.all('/mcp', connectionPolicy(s));
-  router.post(
-    '/mcp',
-    mcpJson(1024 * 1024),
-    async (req: Request, res: Response) => {
-      const caller = callerOf((req as Request & { auth?: AuthInfo }).auth);
-      let body: unknown = req.body;
-      let instructions: string | undefined;
-      if (runtime) {
-        // Answers to our requests to the client (sampling, elicitation) arrive as POSTs of their own.
-        const answered = await runtime.relay.acceptAnswers(caller.connection.id, body);
-        if (answered.rest === null) {
-          if (answered.unknown > 0) {
-            res.status(400).json(jsonRpcError(-32600, 'No request with this id is waiting for an answer'));
-          } else {
-            res.status(202).end();
-          }
-          return;
-        }
-        body = answered.rest;
-        // SPEC §11: a cancellation POSTed on its own reaches the request it names, on whichever instance.
-        const cancellations = onlyCancellations(body);
-        if (cancellations) {
-          for (const c of cancellations) await runtime.bus.publish('cancel', caller.connection.id, c);
+  const policy = connectionPolicy(s);
+  const json = mcpJson(1024 * 1024);
+  const serve = async (req: Request, res: Response) => {
+    const caller = callerOf((req as Request & { auth?: AuthInfo }).auth);
+    let body: unknown = req.body;
+    let instructions: string | undefined;
+    if (runtime) {
+      // Answers to our requests to the client (sampling, elicitation) arrive as POSTs of their own.
+      const answered = await runtime.relay.acceptAnswers(caller.connection.id, body);
+      if (answered.rest === null) {
+        if (answered.unknown > 0) {
+          res.status(400).json(jsonRpcError(-32600, 'No request with this id is waiting for an answer'));
+        } else {
           res.status(202).end();
-          return;
         }
-        if (runtime.gateway && isInitialize(body)) {
-          instructions = await runtime.gateway.clientInitialized(caller, body);
-        }
+        return;
       }
-      const { transport } = await servers.for(caller, isInitialize(body) ? { instructions } : undefined);
-      transport.handle(req, res, body, (req as Request & { auth?: AuthInfo }).auth);
-    },
-    (err: unknown, _req: Request, res: Response, next: NextFunction) => {
-      const known = toWaxsealError(err);
-      if (!known || known.status >= 500) return next(err);
-      res.status(known.status).json(jsonRpcError(-32700, known.message));
-    },
-  );
+      body = answered.rest;
+      // SPEC §11: a cancellation POSTed on its own reaches the request it names, on whichever instance.
+      const cancellations = onlyCancellations(body);
+      if (cancellations) {
+        for (const c of cancellations) await runtime.bus.publish('cancel', caller.connection.id, c);
+        res.status(202).end();
+        return;
+      }
+      if (runtime.gateway && isInitialize(body)) {
+        instructions = await runtime.gateway.clientInitialized(caller, body);
+      }
+    }
+    const { transport } = await servers.for(caller, isInitialize(body) ? { instructions } : undefined);
+    transport.handle(req, res, body, (req as Request & { auth?: AuthInfo }).auth);
+  };
+  const onError: ErrorRequestHandler = (err, _req, res, next) => {
+    const known = toWaxsealError(err);
+    if (!known || known.status >= 500) return next(err);
+    res.status(known.status).json(jsonRpcError(-32700, known.message));
+  };
+  const router = Router();
+  router.all('/mcp', traceMcpRequest, bearer, policy);
+  router.post('/mcp', json, serve, onError);
   // SPEC §11: the connection's own stream, for what upstreams send outside a request.
   if (runtime) router.get('/mcp', clientStream(s, runtime.streams));
   // Stateless: no session to delete.
@@ -105,5 +120,5 @@ export function mcpRouter(s: Services, extraTools: RegisterTools[] = [], runtime
       .set('Allow', runtime ? 'GET, POST' : 'POST')
       .json(jsonRpcError(-32000, 'Method not allowed'));
   });
-  return router;
+  return { router, post: { checks: [traceMcpRequest, bearer, policy], handlers: [json, serve], onError } };
 }
