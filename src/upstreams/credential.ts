@@ -14,6 +14,12 @@ export function credentialValue(upstream: HttpUpstream, key: string): string {
   return upstream.credentialHeader.toLowerCase() === 'authorization' ? `Bearer ${key}` : key;
 }
 
+/** What Waxseal adds to an upstream request: the configured headers, then the credential. */
+function addUpstreamHeaders(upstream: HttpUpstream, key: string, set: (name: string, value: string) => void) {
+  for (const [name, value] of Object.entries(upstream.headers)) set(name, value);
+  set(upstream.credentialHeader, credentialValue(upstream, key));
+}
+
 /**
  * The fetch an HTTP upstream's transport uses: configured headers plus the
  * connection's API key bound to this upstream, read per request so that a
@@ -23,10 +29,10 @@ export function credentialValue(upstream: HttpUpstream, key: string): string {
  */
 export function upstreamFetch(keys: UpstreamKeys, upstream: HttpUpstream, connectionId: string): FetchLike {
   return async (url, init) => {
-    const key = await keys.current(connectionId, upstream.name);
     const headers = new Headers(init?.headers);
-    for (const [name, value] of Object.entries(upstream.headers)) headers.set(name, value);
-    headers.set(upstream.credentialHeader, credentialValue(upstream, key));
+    addUpstreamHeaders(upstream, await keys.current(connectionId, upstream.name), (name, value) =>
+      headers.set(name, value),
+    );
     return tracedFetch({ upstream: upstream.name, connectionId }, url, { ...init, headers }, nodeFetch);
   };
 }
@@ -43,9 +49,9 @@ export type UpstreamPost = (
 export function upstreamPost(keys: UpstreamKeys, upstream: HttpUpstream, connectionId: string): UpstreamPost {
   const call = { upstream: upstream.name, connectionId };
   return async (url, headers, body, signal) => {
-    const key = await keys.current(connectionId, upstream.name);
-    for (const [name, value] of Object.entries(upstream.headers)) headers[name.toLowerCase()] = value;
-    headers[upstream.credentialHeader.toLowerCase()] = credentialValue(upstream, key);
+    addUpstreamHeaders(upstream, await keys.current(connectionId, upstream.name), (name, value) => {
+      headers[name.toLowerCase()] = value;
+    });
     return tracedCall(call, url, 'POST', body, headers, () => postMessage(url, headers, body, signal));
   };
 }
@@ -228,7 +234,10 @@ function exchange(url: URL, x: Exchange): Promise<PostAnswer> {
               ? { status, message, source: res }
               : {
                   status,
-                  response: new Response(chunks.length === 0 ? null : Buffer.concat(chunks), metaOf(res)),
+                  response: new Response(
+                    chunks.length === 0 ? null : (all as Uint8Array<ArrayBuffer>),
+                    metaOf(res),
+                  ),
                 },
           );
         });
