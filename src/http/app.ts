@@ -19,7 +19,8 @@ import { upstreamsRouter } from './api/upstreams.js';
 import { errorRenderer } from './errors.js';
 import { createMetrics, healthRouter } from './health.js';
 import { abuseLimits } from './limits.js';
-import { type McpPost, mcpEndpoint, type RegisterTools } from './mcp/endpoint.js';
+import { mcpEndpoint, type RegisterTools } from './mcp/endpoint.js';
+import { mcpPostFirst } from './mcp/post-first.js';
 import { toolCatalog } from './mcp/tool-catalog.js';
 import { authorizeRouter } from './oauth/authorize.js';
 import { introspectRouter } from './oauth/introspect.js';
@@ -60,51 +61,6 @@ function securityHeaders(s: Services) {
  */
 function malformedEscapes(err: unknown, _req: Request, _res: Response, next: NextFunction): void {
   next(err instanceof URIError ? new BadInput('The request path has a malformed percent-escape') : err);
-}
-
-/**
- * `POST /mcp`, the request every MCP call is, served first and without the
- * router (issue 13: walking express's layers and matching /mcp's routes cost
- * some 5 % of a proxied call's CPU): the handlers the router runs for it, in
- * the same order, after the same metrics and headers, with errors passed on
- * to the app's error handlers. A path the router would also read as /mcp
- * (`/MCP`, `/mcp/`) takes the router, to the same handlers.
- */
-function mcpPostFirst(before: RequestHandler[], post: McpPost): RequestHandler {
-  const handlers = [...before, ...post.checks, ...post.handlers];
-  const checked = before.length + post.checks.length;
-  return (req, res, out) => {
-    if (req.method !== 'POST' || (req.url !== '/mcp' && !req.url.startsWith('/mcp?'))) return out();
-    let i = 0;
-    const next = (err?: unknown): void => {
-      if (err !== undefined && err !== null) {
-        // As in the router: the checks' refusals skip the POST route's error handler.
-        if (i <= checked) {
-          out(err);
-          return;
-        }
-        try {
-          post.onError(err, req, res, out);
-        } catch (thrown) {
-          out(thrown);
-        }
-        return;
-      }
-      const handler = handlers[i++];
-      if (!handler) {
-        out();
-        return;
-      }
-      // As express 5 runs a handler: what it throws or rejects with goes to the error handler.
-      try {
-        const returned = handler(req, res, next) as unknown;
-        if (returned instanceof Promise) returned.catch((e) => next(e ?? new Error('Rejected promise')));
-      } catch (thrown) {
-        next(thrown);
-      }
-    };
-    next();
-  };
 }
 
 export function createApp(s: Services, options: { tools?: RegisterTools[]; mcp?: McpRuntime } = {}): Express {

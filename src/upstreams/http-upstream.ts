@@ -91,7 +91,12 @@ export class HttpUpstreams {
         if (!pooled.client.transport) {
           const transport = this.transport(upstream, o.connectionId, stored.sessionId);
           transport.setProtocolVersion(stored.protocolVersion);
-          await pooled.client.connect(transport);
+          try {
+            await pooled.client.connect(transport);
+          } catch (err) {
+            void pooled.client.close().catch(() => undefined);
+            throw err;
+          }
         }
         return {
           client: pooled.client,

@@ -35,12 +35,14 @@ const jsonRpcError = (code: number, message: string) => ({
 /**
  * The handlers of `POST /mcp` in order: `checks`, whose refusals (a missing or
  * bad token, the rate limit) the app's error handler renders with their
- * challenge, then `handlers`, whose refusals `onError` renders as JSON-RPC.
+ * challenge, then `handlers`, whose refusals `onError` renders as JSON-RPC;
+ * `fallThrough` answers what none of them answered (the 405 of /mcp's last route).
  */
 export interface McpPost {
   checks: RequestHandler[];
   handlers: RequestHandler[];
   onError: ErrorRequestHandler;
+  fallThrough: RequestHandler;
 }
 
 /**
@@ -114,11 +116,20 @@ export function mcpEndpoint(
   // SPEC §11: the connection's own stream, for what upstreams send outside a request.
   if (runtime) router.get('/mcp', clientStream(s, runtime.streams));
   // Stateless: no session to delete.
-  router.all('/mcp', (_req, res) => {
+  const notAllowed: RequestHandler = (_req, res) => {
     res
       .status(405)
       .set('Allow', runtime ? 'GET, POST' : 'POST')
       .json(jsonRpcError(-32000, 'Method not allowed'));
-  });
-  return { router, post: { checks: [traceMcpRequest, bearer, policy], handlers: [json, serve], onError } };
+  };
+  router.all('/mcp', notAllowed);
+  return {
+    router,
+    post: {
+      checks: [traceMcpRequest, bearer, policy],
+      handlers: [json, serve],
+      onError,
+      fallThrough: notAllowed,
+    },
+  };
 }
