@@ -32,8 +32,8 @@ describe('/mcp message checks', () => {
   });
   after(() => server?.stop());
 
-  const post = async (body: string, headers: Record<string, string> = {}, path = '/mcp') => {
-    const res = await fetch(new URL(path, server.base), {
+  const post = async (body: string, headers: Record<string, string> = {}) => {
+    const res = await fetch(new URL('/mcp', server.base), {
       method: 'POST',
       headers: {
         authorization: `Bearer ${token}`,
@@ -133,7 +133,7 @@ describe('/mcp message checks', () => {
       const answered = await full(path, auth, whoami());
       const unauthenticated = await full(path, {}, whoami());
       const malformed = await full(path, auth, '{"jsonrpc":');
-      const shape = {
+      return {
         answered: [answered.res.status, (JSON.parse(answered.text) as Answer).result !== undefined],
         type: answered.res.headers.get('content-type'),
         length: answered.res.headers.get('content-length') === String(Buffer.byteLength(answered.text)),
@@ -146,7 +146,6 @@ describe('/mcp message checks', () => {
         unauthenticated: [unauthenticated.res.status, unauthenticated.res.headers.get('www-authenticate')],
         malformed: [malformed.res.status, (JSON.parse(malformed.text) as Answer).error?.code],
       };
-      return shape;
     };
     const first = await shapeOf('/mcp');
     assert.deepEqual(first.answered, [200, true]);

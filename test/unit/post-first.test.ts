@@ -119,7 +119,7 @@ describe('POST /mcp served before the router', () => {
     }
   });
 
-  test('the router’s answers are the ones the cases mean', async () => {
+  test('the answers are the ones the cases mean', async () => {
     assert.deepEqual(await call(bases.first, 'ok'), {
       status: 200,
       body: { answered: ['first', 'second', 'serve'] },
