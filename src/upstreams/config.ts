@@ -64,6 +64,18 @@ const RESERVED_HEADERS = [
   'mcp-protocol-version',
   'last-event-id',
 ];
+/** Headers of the HTTP connection itself (hop-by-hop, and the body's length): never the configuration's. */
+const CONNECTION_HEADERS = [
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'te',
+  'upgrade',
+  'expect',
+  'content-length',
+  'host',
+];
 
 const role = z.enum(ROLES, `must be one of ${ROLES.join(', ')}`);
 
@@ -114,6 +126,12 @@ const upstreamSchema = z
           code: 'custom',
           path: ['headers', header],
           message: 'is set by Waxseal and cannot be configured',
+        });
+      } else if (CONNECTION_HEADERS.includes(lower)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['headers', header],
+          message: 'belongs to the HTTP connection and cannot be configured',
         });
       }
     }

@@ -1,9 +1,8 @@
-import http from 'node:http';
-import https from 'node:https';
 import { Readable } from 'node:stream';
 import { mediaTypeEssence } from '@modelcontextprotocol/sdk/shared/mediaType.js';
 import type { FetchLike } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCResultResponse } from '@modelcontextprotocol/sdk/types.js';
+import { Agent, type Dispatcher } from 'undici';
 import { plainResult } from '../domain/jsonrpc.js';
 import { tracedCall, tracedFetch } from '../telemetry/upstream-call.js';
 import type { UpstreamKeys } from './bound-keys.js';
@@ -56,11 +55,24 @@ export function upstreamPost(keys: UpstreamKeys, upstream: HttpUpstream, connect
   };
 }
 
-/** Keep-alive connections to the upstreams, shared by every request of the process. */
-const agents = {
-  'http:': new http.Agent({ keepAlive: true, scheduling: 'lifo' }),
-  'https:': new https.Agent({ keepAlive: true, scheduling: 'lifo' }),
-};
+/**
+ * Keep-alive connections to the upstreams, shared by every request of the
+ * process: undici's pools, one per origin. No header or body timeout here:
+ * each call's deadline is its Guard's (upstreams/guard.ts), and a listening
+ * GET stream may be quiet for as long as the upstream likes.
+ */
+const dispatcher = new Agent({ headersTimeout: 0, bodyTimeout: 0 });
+
+const PROTOCOLS = new Set(['http:', 'https:']);
+
+type Body = Dispatcher.ResponseData['body'];
+
+/** What is kept of an upstream's answer once its body is read: status line and headers. */
+export interface AnswerHead {
+  statusCode: number;
+  statusText: string;
+  headers: Dispatcher.ResponseData['headers'];
+}
 
 const NULL_BODY = new Set([101, 103, 204, 205, 304]);
 
@@ -74,19 +86,21 @@ const EVENT_END = /\r?\n\r?\n/;
  * the SDK's transport to handle (errors, 202, real streams).
  */
 export type PostAnswer =
-  | { status: number; message: JSONRPCResultResponse; source: http.IncomingMessage }
+  | { status: number; message: JSONRPCResultResponse; source: AnswerHead }
   | { status: number; response: Response };
 
 /** Headers as fetch gives them, made only when a Response is. */
-function headersOf(res: http.IncomingMessage): Headers {
+function headersOf(head: AnswerHead): Headers {
   const headers = new Headers();
-  const raw = res.rawHeaders;
-  for (let i = 0; i + 1 < raw.length; i += 2) headers.append(raw[i] as string, raw[i + 1] as string);
+  for (const [name, value] of Object.entries(head.headers)) {
+    if (Array.isArray(value)) for (const v of value) headers.append(name, v);
+    else if (value !== undefined) headers.append(name, value);
+  }
   return headers;
 }
 
-function metaOf(res: http.IncomingMessage): ResponseInit {
-  return { status: res.statusCode ?? 500, statusText: res.statusMessage, headers: headersOf(res) };
+function metaOf(head: AnswerHead): ResponseInit {
+  return { status: head.statusCode, statusText: head.statusText, headers: headersOf(head) };
 }
 
 /**
@@ -97,8 +111,8 @@ function metaOf(res: http.IncomingMessage): ResponseInit {
  * (progress, a request to the client, a priming event with an id) makes it a
  * stream after all, starting with the bytes already read.
  */
-function answerOrStream(res: http.IncomingMessage, resolve: (a: PostAnswer) => void, peek: boolean): void {
-  const status = res.statusCode ?? 500;
+function answerOrStream(head: AnswerHead, res: Body, resolve: (a: PostAnswer) => void, peek: boolean): void {
+  const status = head.statusCode;
   const chunks: Buffer[] = [];
   let text = '';
   let settled = false;
@@ -119,7 +133,7 @@ function answerOrStream(res: http.IncomingMessage, resolve: (a: PostAnswer) => v
     );
     resolve({
       status,
-      response: new Response(Readable.toWeb(body) as ReadableStream<Uint8Array>, metaOf(res)),
+      response: new Response(Readable.toWeb(body) as ReadableStream<Uint8Array>, metaOf(head)),
     });
   };
   let seen = 0;
@@ -139,7 +153,7 @@ function answerOrStream(res: http.IncomingMessage, resolve: (a: PostAnswer) => v
       res.off('data', onData);
       res.off('end', onEnd);
       res.resume();
-      resolve({ status, message: only, source: res });
+      resolve({ status, message: only, source: head });
       return;
     }
   };
@@ -179,7 +193,7 @@ function singleResponse(event: string): JSONRPCResultResponse | '' | null {
 }
 
 interface Exchange {
-  method: string;
+  method: Dispatcher.HttpMethod;
   headers: Record<string, string>;
   body?: string;
   signal?: AbortSignal;
@@ -188,71 +202,63 @@ interface Exchange {
 }
 
 /**
- * One request over node:http with keep-alive (issue 13). Node's fetch streams
- * every body through web streams and writes the request in several syscalls;
- * a proxied call paid that twice. An aborted signal rejects, or errors the
- * body, with its reason, as fetch does.
+ * One request on undici's keep-alive pools (issue 13). Node's fetch streams
+ * every body through web streams and writes the request in several syscalls,
+ * and node:http's client costs about half as much again as undici's per
+ * request (docs/benchmarks.md, step 7); a proxied call paid that twice. An
+ * aborted signal rejects, or errors the body, with its reason, as fetch does
+ * (undici aborts with the signal's reason).
  */
-function exchange(url: URL, x: Exchange): Promise<PostAnswer> {
-  const agent = agents[url.protocol as keyof typeof agents];
+async function exchange(url: URL, x: Exchange): Promise<PostAnswer> {
   const { signal, body } = x;
-  if (signal?.aborted) return Promise.reject(signal.reason);
-  if (typeof body === 'string') x.headers['content-length'] = String(Buffer.byteLength(body));
-  const request = url.protocol === 'https:' ? https.request : http.request;
-  return new Promise((resolve, reject) => {
-    const req = request(url, { method: x.method, headers: x.headers, agent });
-    const onAbort = () => req.destroy(signal?.reason);
-    signal?.addEventListener('abort', onAbort, { once: true });
-    const done = () => signal?.removeEventListener('abort', onAbort);
-    const failed = (err: Error) => {
-      done();
-      reject(signal?.aborted ? signal.reason : new TypeError('fetch failed', { cause: err }));
-    };
-    req.once('error', failed);
-    req.once('response', (res) => {
-      const status = res.statusCode ?? 500;
-      if (NULL_BODY.has(status)) {
-        res.resume();
-        res.once('end', done);
-        resolve({ status, response: new Response(null, metaOf(res)) });
-        return;
-      }
-      const type = res.headers['content-type'] ?? '';
-      if (!type.includes('text/event-stream')) {
-        // A whole answer: read it at once, no stream to pipe.
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.once('end', () => {
-          done();
-          const all = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
-          const message =
-            x.inline && status === 200 && mediaTypeEssence(type) === 'application/json'
-              ? parsedResponse(all)
-              : null;
-          resolve(
-            message
-              ? { status, message, source: res }
-              : {
-                  status,
-                  response: new Response(
-                    chunks.length === 0 ? null : (all as Uint8Array<ArrayBuffer>),
-                    metaOf(res),
-                  ),
-                },
-          );
-        });
-        res.once('error', failed);
-        return;
-      }
-      res.once('close', done);
-      // Inline (the transport hands the message to the SDK Client itself) only for what the SDK
-      // would read as a successful answer; for nodeFetch the status travels in the Response.
-      const peek =
-        x.method === 'POST' &&
-        (!x.inline || (status === 200 && mediaTypeEssence(type) === 'text/event-stream'));
-      answerOrStream(res, resolve, peek);
+  if (signal?.aborted) throw signal.reason;
+  let res: Dispatcher.ResponseData;
+  try {
+    res = await dispatcher.request({
+      origin: url.origin,
+      path: url.pathname + url.search,
+      method: x.method,
+      headers: x.headers,
+      body,
+      signal,
     });
-    req.end(body ?? undefined);
+  } catch (err) {
+    throw signal?.aborted ? signal.reason : new TypeError('fetch failed', { cause: err });
+  }
+  const head: AnswerHead = { statusCode: res.statusCode, statusText: res.statusText, headers: res.headers };
+  const status = res.statusCode;
+  if (NULL_BODY.has(status)) {
+    res.body.resume();
+    return { status, response: new Response(null, metaOf(head)) };
+  }
+  const type = String(res.headers['content-type'] ?? '');
+  if (type.includes('text/event-stream')) {
+    // Inline (the transport hands the message to the SDK Client itself) only for what the SDK
+    // would read as a successful answer; for nodeFetch the status travels in the Response.
+    const peek =
+      x.method === 'POST' &&
+      (!x.inline || (status === 200 && mediaTypeEssence(type) === 'text/event-stream'));
+    return new Promise((resolve) => answerOrStream(head, res.body, resolve, peek));
+  }
+  // A whole answer: read it at once, no stream to pipe.
+  const all = await wholeBody(res.body, signal);
+  const message =
+    x.inline && status === 200 && mediaTypeEssence(type) === 'application/json' ? parsedResponse(all) : null;
+  if (message) return { status, message, source: head };
+  return {
+    status,
+    response: new Response(all.length === 0 ? null : (all as Uint8Array<ArrayBuffer>), metaOf(head)),
+  };
+}
+
+function wholeBody(body: Body, signal?: AbortSignal): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    body.on('data', (c: Buffer) => chunks.push(c));
+    body.once('end', () => resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks)));
+    body.once('error', (err) =>
+      reject(signal?.aborted ? signal.reason : new TypeError('fetch failed', { cause: err })),
+    );
   });
 }
 
@@ -275,7 +281,7 @@ export function postMessage(
   body: string,
   signal?: AbortSignal,
 ): Promise<PostAnswer> {
-  if (!agents[url.protocol as keyof typeof agents]) {
+  if (!PROTOCOLS.has(url.protocol)) {
     return fetch(url, { method: 'POST', headers, body, signal }).then((response) => ({
       status: response.status,
       response,
@@ -286,7 +292,7 @@ export function postMessage(
 
 /**
  * `fetch` for what the SDK's client transport sends (a string body or none),
- * over node:http with keep-alive (`exchange`). Redirects are never followed
+ * on the keep-alive pools (`exchange`). Redirects are never followed
  * here (the SDK asks for `redirect: 'manual'` and follows within the origin
  * itself). Any other body type goes to the global fetch.
  */
@@ -294,11 +300,11 @@ export function nodeFetch(input: string | URL, init: RequestInit = {}): Promise<
   const body = init.body;
   if (body !== undefined && body !== null && typeof body !== 'string') return fetch(input, init);
   const url = typeof input === 'string' ? new URL(input) : input;
-  if (!agents[url.protocol as keyof typeof agents]) return fetch(input, init);
+  if (!PROTOCOLS.has(url.protocol)) return fetch(input, init);
   const headers: Record<string, string> = {};
   for (const [name, value] of new Headers(init.headers)) headers[name] = value;
   const answer = exchange(url, {
-    method: init.method ?? 'GET',
+    method: (init.method ?? 'GET') as Dispatcher.HttpMethod,
     headers,
     body: body ?? undefined,
     signal: init.signal ?? undefined,

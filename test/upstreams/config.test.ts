@@ -78,6 +78,10 @@ describe('SPEC §9 configuration: UPSTREAM_MCP_URL, WAXSEAL_CONFIG, INTROSPECTIO
       /upstreams\.a\.headers\.Authorization: is set by Waxseal/,
     );
     assert.match(
+      problem({ upstreams: { a: { url: 'https://x', headers: { Connection: 'close' } } } }),
+      /upstreams\.a\.headers\.Connection: belongs to the HTTP connection and cannot be configured/,
+    );
+    assert.match(
       problem({ upstreams: { a: { url: 'https://x', tools: { t: ['superuser'] } } } }),
       /upstreams\.a\.tools\.t\.0: must be one of owner, admin, viewer, member/,
     );
