@@ -26,6 +26,7 @@ import { mayUse, type UpstreamDefinition } from './config.js';
 import { RpcError } from './errors.js';
 import { type DownstreamExtra, type Forward, GATEWAY_INFO } from './forwarding.js';
 import { Guard } from './guard.js';
+import { endLate } from './http-upstream.js';
 import { keyOf, type Listed, type ListKind, listEvery } from './lists.js';
 import type { ToolPermissions } from './permissions.js';
 import { Routes } from './routing.js';
@@ -161,7 +162,7 @@ export class Gateway {
         try {
           const lease =
             upstream.kind === 'http'
-              ? await guard.race(this.parts.http.open(upstream, open))
+              ? await guard.race(this.parts.http.open(upstream, open), endLate)
               : await this.parts.stdio.open(upstream, open);
           const text = lease.client.getInstructions();
           if (text) instructions.set(upstream.name, text);

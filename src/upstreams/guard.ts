@@ -62,18 +62,30 @@ export class Guard {
     if (!this.signal.aborted) this.controller.abort(reason);
   }
 
-  /** Settles with the operation, or rejects as soon as the guard stops it. */
-  async race<T>(operation: Promise<T>): Promise<T> {
-    if (this.signal.aborted) throw this.signal.reason;
+  /**
+   * Settles with the operation, or rejects as soon as the guard stops it.
+   * `late` receives what the operation yields after that (a lease nobody
+   * will end otherwise), so it can be given back.
+   */
+  async race<T>(operation: Promise<T>, late?: (value: T) => void): Promise<T> {
+    if (this.signal.aborted) {
+      if (late) operation.then(late, () => undefined);
+      throw this.signal.reason;
+    }
     let onAbort: () => void = () => undefined;
+    let lost = false;
     const stopped = new Promise<never>((_, reject) => {
-      onAbort = () => reject(this.signal.reason);
+      onAbort = () => {
+        lost = true;
+        reject(this.signal.reason);
+      };
       this.signal.addEventListener('abort', onAbort, { once: true });
     });
     try {
       return await Promise.race([operation, stopped]);
     } finally {
       this.signal.removeEventListener('abort', onAbort);
+      if (lost && late) operation.then(late, () => undefined);
     }
   }
 

@@ -29,6 +29,14 @@ export interface HttpLease extends Lease {
   discard?(): void;
 }
 
+/**
+ * For `guard.race(http.open(...), endLate)`: a lease that arrives after its
+ * guard stopped the operation is given back, and so closed (`giveBack`).
+ */
+export function endLate(lease: Lease): void {
+  void lease.end().catch(() => undefined);
+}
+
 /** The SDK's own request timeout stays out of the way: the Guard keeps time. */
 export const NO_SDK_TIMEOUT = 24 * 3_600_000;
 

@@ -15,7 +15,7 @@ import { isSessionGone, RpcError, upstreamOutcome } from './errors.js';
 import { type DownstreamExtra, forwardProgress, forwardToClient, sourceClient } from './forwarding.js';
 import { Guard } from './guard.js';
 import type { UpstreamHealth } from './health.js';
-import { type HttpLease, type HttpUpstreams, NO_SDK_TIMEOUT } from './http-upstream.js';
+import { endLate, type HttpLease, type HttpUpstreams, NO_SDK_TIMEOUT } from './http-upstream.js';
 import { type Lease, openLocal } from './local.js';
 import type { SessionStore } from './sessions.js';
 import type { StdioUpstreams } from './stdio-upstream.js';
@@ -102,7 +102,7 @@ export class SourceRunner {
       for (let attempt = 0; ; attempt++) {
         const lease: Lease & Partial<HttpLease> =
           upstream.kind === 'http'
-            ? await guard.race(http.open(upstream, open))
+            ? await guard.race(http.open(upstream, open), endLate)
             : await stdio.open(upstream, open);
         try {
           const result = await guard.race(operation(lease.client, options));
