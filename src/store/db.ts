@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, realpathSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
 import { Kysely, type Migration, type MigrationProvider, Migrator, PostgresDialect } from 'kysely';
@@ -73,7 +73,9 @@ function openSqlite(path: string, clock: Clock): Store {
   // turn (store/group-commit.ts). Each group starts with BEGIN IMMEDIATE, which
   // takes the write lock up front, so a transaction that reads then writes cannot
   // fail half-way because another process (the CLI) wrote.
-  const wal = path === ':memory:' ? undefined : `${raw.name}-wal`;
+  // SQLite names the WAL after the database's real path: a DATABASE_URL that
+  // names a symbolic link to the file must fsync that WAL, not `<link>-wal`.
+  const wal = path === ':memory:' ? undefined : `${realpathSync(raw.name)}-wal`;
   const db = new Kysely<Database>({ dialect: groupCommitDialect(raw, wal), log: counter.log });
   const store: Store = {
     queries: counter.count,

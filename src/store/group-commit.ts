@@ -52,16 +52,37 @@ class Mutex {
  * IMMEDIATE and gives it back after its COMMIT or rollback; only another
  * process (the CLI) ever makes SQLite itself wait.
  */
-const fileLocks = new Map<string, Mutex>();
-function fileLockOf(path: string | undefined): Mutex {
-  if (!path) return new Mutex();
+const fileLocks = new Map<string, { lock: Mutex; users: number }>();
+/**
+ * The file's lock, keyed by its path (the real one: store/db.ts resolves
+ * symbolic links, as SQLite does), counted so that the last store to close
+ * removes it. A holder always gives it back when its group ends (`commit`),
+ * so a waiter waits no longer than the groups ahead of it.
+ */
+function fileLockOf(path: string | undefined): { lock: Mutex; release(): void } {
+  if (!path) return { lock: new Mutex(), release: () => undefined };
   const key = resolvePath(path);
-  let lock = fileLocks.get(key);
-  if (!lock) {
-    lock = new Mutex();
-    fileLocks.set(key, lock);
+  let entry = fileLocks.get(key);
+  if (!entry) {
+    entry = { lock: new Mutex(), users: 0 };
+    fileLocks.set(key, entry);
   }
-  return lock;
+  entry.users++;
+  const held = entry;
+  let released = false;
+  return {
+    lock: held.lock,
+    release: () => {
+      if (released) return;
+      released = true;
+      if (--held.users === 0 && fileLocks.get(key) === held) fileLocks.delete(key);
+    },
+  };
+}
+
+/** How many database files have a lock entry (for tests). */
+export function fileLockCount(): number {
+  return fileLocks.size;
 }
 /** Distinct SQL texts kept prepared; the application has a few hundred at most. */
 const MAX_STATEMENTS = 1000;
@@ -94,7 +115,8 @@ export class GroupCommitDriver implements Driver {
   private holderBatch: Batch | null = null;
   private readonly holder = new Mutex();
   /** The database file's write lock (`fileLocks`), held from BEGIN IMMEDIATE until the group ends. */
-  private readonly fileLock: Mutex;
+  private fileLock = new Mutex();
+  private releaseFileLock = () => {};
   private ownsFileLock = false;
   private readonly connection: DatabaseConnection;
   private readonly statements = new Map<string, SqliteDatabase.Statement>();
@@ -112,10 +134,14 @@ export class GroupCommitDriver implements Driver {
       executeQuery: <R>(query: CompiledQuery) => this.execute(query) as Promise<QueryResult<R>>,
       streamQuery: () => unsupported(),
     };
-    this.fileLock = fileLockOf(walPath?.slice(0, -'-wal'.length));
   }
 
-  async init(): Promise<void> {}
+  /** Kysely calls it before the first query, and `destroy` only after it. */
+  async init(): Promise<void> {
+    const file = fileLockOf(this.walPath?.slice(0, -'-wal'.length));
+    this.fileLock = file.lock;
+    this.releaseFileLock = file.release;
+  }
 
   async acquireConnection(): Promise<DatabaseConnection> {
     await this.lock();
@@ -151,6 +177,7 @@ export class GroupCommitDriver implements Driver {
     await this.syncing?.catch(() => undefined);
     await (await this.wal?.catch(() => null))?.close();
     this.raw.close();
+    this.releaseFileLock();
   }
 
   private async execute(query: CompiledQuery): Promise<QueryResult<unknown>> {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import SqliteDatabase from 'better-sqlite3';
 import { sql } from 'kysely';
 import { openStore, type Store } from '../../src/store/db.js';
+import { fileLockCount } from '../../src/store/group-commit.js';
 
 /**
  * store/group-commit.ts: the writes of one event-loop turn share one SQLite
@@ -140,30 +141,61 @@ describe('SQLite group commit (issue #5)', () => {
     assert.equal(row?.token_hash, 'reopened');
   });
 
+  /**
+   * Two instances embedded in one process (as the tests start them): better-sqlite3 waits for
+   * SQLite's write lock synchronously, so without a turn per file the second writer stopped the
+   * event loop the first needed to reach its COMMIT, and got SQLITE_BUSY after 5 s.
+   */
+  async function takeTurns(second: Store, tag: string) {
+    const name = (n: string) => `${tag}-${n}`;
+    const started = Date.now();
+    const slow = store.transact(async (tx) => {
+      await insert(name('a1'))(tx);
+      await new Promise((r) => setTimeout(r, 200));
+      await insert(name('a2'))(tx);
+    });
+    await new Promise((r) => setTimeout(r, 20));
+    const results = await Promise.allSettled([
+      slow,
+      second.transact((tx) => insert(name('b'))(tx)),
+      insert(name('c'))(second.db),
+    ]);
+    assert.deepEqual(
+      results.map((r) => (r.status === 'rejected' ? String(r.reason) : r.status)),
+      ['fulfilled', 'fulfilled', 'fulfilled'],
+    );
+    assert.ok(Date.now() - started < 2000, `both committed in ${Date.now() - started} ms`);
+    for (const n of ['a1', 'a2', 'b', 'c']) assert.equal(committed(name(n)).n, 1, name(n));
+  }
+
+  test('a store opened through a symbolic link to the file writes, and takes turns with one on the file itself', async () => {
+    // SQLite follows the link and names the WAL after the real file: fsyncing `<link>-wal` failed
+    // every write with ENOENT, and a lock keyed by the link's path let the two stores stall each other.
+    const link = join(dir, 'link.db');
+    symlinkSync(path, link);
+    const locks = fileLockCount();
+    const second = openStore(`sqlite:${link}`);
+    try {
+      await takeTurns(second, 'link');
+      assert.equal(fileLockCount(), locks, 'the link shares the file’s lock');
+    } finally {
+      await second.close();
+    }
+  });
+
+  test('a lock entry lives as long as a store of its file is open', async () => {
+    const before = fileLockCount();
+    const elsewhere = openStore(`sqlite:${join(dir, 'elsewhere.db')}`);
+    await sql`select 1`.execute(elsewhere.db);
+    assert.equal(fileLockCount(), before + 1);
+    await elsewhere.close();
+    assert.equal(fileLockCount(), before);
+  });
+
   test('two stores of one process on one file take turns instead of stalling each other for busy_timeout', async () => {
-    // Two instances embedded in one process (as the tests start them): better-sqlite3 waits for
-    // SQLite's write lock synchronously, so without a turn per file the second writer stopped the
-    // event loop the first needed to reach its COMMIT, and got SQLITE_BUSY after 5 s.
     const second = openStore(`sqlite:${path}`);
     try {
-      const started = Date.now();
-      const slow = store.transact(async (tx) => {
-        await insert('turn-a1')(tx);
-        await new Promise((r) => setTimeout(r, 200));
-        await insert('turn-a2')(tx);
-      });
-      await new Promise((r) => setTimeout(r, 20));
-      const results = await Promise.allSettled([
-        slow,
-        second.transact((tx) => insert('turn-b')(tx)),
-        insert('turn-c')(second.db),
-      ]);
-      assert.deepEqual(
-        results.map((r) => r.status),
-        ['fulfilled', 'fulfilled', 'fulfilled'],
-      );
-      assert.ok(Date.now() - started < 2000, `both committed in ${Date.now() - started} ms`);
-      for (const name of ['turn-a1', 'turn-a2', 'turn-b', 'turn-c']) assert.equal(committed(name).n, 1, name);
+      await takeTurns(second, 'turn');
     } finally {
       await second.close();
     }
