@@ -7,7 +7,7 @@ import {
   ResourceUpdatedNotificationSchema,
   ToolListChangedNotificationSchema,
 } from '@modelcontextprotocol/sdk/types.js';
-import { revokeConnection } from '../../src/services/connections.js';
+import { regenerateKey, revokeConnection } from '../../src/services/connections.js';
 import { disableUser } from '../../src/services/users.js';
 import { PASSWORD, type TestOAuthProvider, whoami } from '../helpers/flow.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
@@ -209,6 +209,61 @@ for (const transport of ['Streamable HTTP', 'stdio'] as const) {
           await new Promise((r) => setTimeout(r, 10));
         }
         assert.match(upstream.output(), /method notifications\/cancelled/);
+      });
+
+      test('three calls at once share the upstream session, and each cancellation stops its own call', async () => {
+        // Each call takes its own SDK Client on the connection's one upstream session; ids are per
+        // client, so without a per-client prefix two of them sent id 0 and one cancel hit the other.
+        const count = (what: string) => upstream?.output().split(what).length ?? 0;
+        const calls = count('method tools/call');
+        const stopped = count('\ncancelled');
+        const stops = [new AbortController(), new AbortController(), new AbortController()];
+        const pending = stops.map((stop) =>
+          client.callTool({ name: 'wait', arguments: {} }, undefined, { signal: stop.signal }),
+        );
+        const deadline = Date.now() + 5000;
+        while (count('method tools/call') < calls + 3) {
+          assert.ok(Date.now() < deadline, 'the three calls reached the upstream');
+          await new Promise((r) => setTimeout(r, 10));
+        }
+        for (const [i, stop] of stops.entries()) {
+          stop.abort('changed my mind');
+          await assert.rejects(pending[i] as Promise<unknown>);
+          while (count('\ncancelled') < stopped + i + 1) {
+            assert.ok(
+              Date.now() < deadline,
+              `cancel ${i + 1} of 3 stopped one handler at the upstream: ${upstream?.output()}`,
+            );
+            await new Promise((r) => setTimeout(r, 10));
+          }
+        }
+      });
+
+      test('a call whose server was replaced meanwhile (its key regenerated) can still be cancelled', async () => {
+        const cancelledBefore = upstream?.output().split('cancelled').length ?? 0;
+        const callsBefore = upstream?.output().split('method tools/call').length ?? 0;
+        const stop = new AbortController();
+        const call = client.callTool({ name: 'wait', arguments: {} }, undefined, {
+          signal: stop.signal,
+        });
+        const deadline = Date.now() + 5000;
+        while ((upstream?.output().split('method tools/call').length ?? 0) === callsBefore) {
+          assert.ok(Date.now() < deadline, 'the call reached the upstream');
+          await new Promise((r) => setTimeout(r, 10));
+        }
+        // A new key makes the connection's next POST build a new server; the old one keeps the call.
+        const { connectionId } = await whoami(client);
+        await regenerateKey(server.services, connectionId as string, { label: 'test admin' });
+        await client.listTools();
+        stop.abort('changed my mind');
+        await assert.rejects(call);
+        while ((upstream?.output().split('cancelled').length ?? 0) <= cancelledBefore + 1) {
+          assert.ok(
+            Date.now() < deadline,
+            `the upstream was told to cancel and its handler stopped: ${upstream?.output()}`,
+          );
+          await new Promise((r) => setTimeout(r, 10));
+        }
       });
     }
   });

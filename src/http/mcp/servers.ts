@@ -45,6 +45,8 @@ function callerKey(caller: McpCaller): string {
  */
 export class ConnectionServers {
   private readonly entries = new Map<string, Entry>();
+  /** Replaced servers still answering requests, by connection: a cancellation may be for one of them. */
+  private readonly retired = new Map<string, Set<ConnectionTransport>>();
 
   constructor(
     private readonly build: (caller: McpCaller, instructions?: string) => Server | McpServer,
@@ -68,7 +70,7 @@ export class ConnectionServers {
         this.entries.set(id, entry);
         return entry.ready;
       }
-      retire(entry);
+      this.retire(id, entry);
     }
     const ready = this.open(caller, initialize?.instructions);
     const created: Entry = { key, ready };
@@ -85,15 +87,22 @@ export class ConnectionServers {
     if (this.entries.size > MAX_SERVERS) {
       const [oldest, old] = this.entries.entries().next().value as [string, Entry];
       this.entries.delete(oldest);
-      retire(old);
+      this.retire(oldest, old);
     }
     return ready;
   }
 
-  /** Hands a client's `notifications/cancelled` to the request it names; false when none is in flight here. */
+  /**
+   * Hands a client's `notifications/cancelled` to the request it names, on the
+   * connection's server or on one it replaced that is still answering (a role
+   * or key change during a long call); false when none is in flight here.
+   */
   cancel(connectionId: string, message: JSONRPCMessage): boolean {
-    const entry = this.entries.get(connectionId);
-    return entry?.transport?.cancel(message) ?? false;
+    if (this.entries.get(connectionId)?.transport?.cancel(message)) return true;
+    for (const transport of this.retired.get(connectionId) ?? []) {
+      if (transport.cancel(message)) return true;
+    }
+    return false;
   }
 
   private async open(caller: McpCaller, instructions?: string): Promise<ConnectionServer> {
@@ -105,21 +114,35 @@ export class ConnectionServers {
   }
 
   close(): void {
-    for (const entry of this.entries.values()) retire(entry);
+    for (const [id, entry] of this.entries) this.retire(id, entry);
     this.entries.clear();
   }
-}
 
-/** Closes a server once its requests in flight are answered. */
-function retire(entry: Entry): void {
-  void entry.ready.then(
-    ({ server, transport }) => {
-      const check = () => {
-        if (transport.busy === 0) void server.close();
-        else setTimeout(check, RETIRE_CHECK_MS).unref();
-      };
-      check();
-    },
-    () => undefined,
-  );
+  /** Closes a server once its requests in flight are answered; until then it can still be cancelled. */
+  private retire(connectionId: string, entry: Entry): void {
+    void entry.ready.then(
+      ({ server, transport }) => {
+        const check = () => {
+          if (transport.busy > 0) {
+            setTimeout(check, RETIRE_CHECK_MS).unref();
+            return;
+          }
+          const left = this.retired.get(connectionId);
+          left?.delete(transport);
+          if (left?.size === 0) this.retired.delete(connectionId);
+          void server.close();
+        };
+        if (transport.busy > 0) {
+          let set = this.retired.get(connectionId);
+          if (!set) {
+            set = new Set();
+            this.retired.set(connectionId, set);
+          }
+          set.add(transport);
+        }
+        check();
+      },
+      () => undefined,
+    );
+  }
 }
