@@ -175,9 +175,12 @@ export class GroupCommitDriver implements Driver {
     await this.batch?.committed.catch(() => undefined);
     await this.queuedSync?.catch(() => undefined);
     await this.syncing?.catch(() => undefined);
-    await (await this.wal?.catch(() => null))?.close();
-    this.raw.close();
-    this.releaseFileLock();
+    try {
+      await (await this.wal?.catch(() => null))?.close();
+      this.raw.close();
+    } finally {
+      this.releaseFileLock();
+    }
   }
 
   private async execute(query: CompiledQuery): Promise<QueryResult<unknown>> {

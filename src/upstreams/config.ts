@@ -64,17 +64,14 @@ const RESERVED_HEADERS = [
   'mcp-protocol-version',
   'last-event-id',
 ];
-/** Headers of the HTTP connection itself (hop-by-hop, and the body's length): never the configuration's. */
+/** Headers of the HTTP connection itself, which the HTTP client sets or refuses: never the configuration's. */
 const CONNECTION_HEADERS = [
   'connection',
   'keep-alive',
-  'proxy-connection',
   'transfer-encoding',
-  'te',
   'upgrade',
   'expect',
   'content-length',
-  'host',
 ];
 
 const role = z.enum(ROLES, `must be one of ${ROLES.join(', ')}`);
@@ -119,6 +116,13 @@ const upstreamSchema = z
       }
     }
     const credential = (u.credentialHeader ?? 'authorization').toLowerCase();
+    if (CONNECTION_HEADERS.includes(credential) || RESERVED_HEADERS.includes(credential)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['credentialHeader'],
+        message: 'cannot carry the credential (the HTTP connection or MCP uses it)',
+      });
+    }
     for (const header of Object.keys(u.headers ?? {})) {
       const lower = header.toLowerCase();
       if (lower === credential || RESERVED_HEADERS.includes(lower)) {

@@ -58,10 +58,11 @@ export function upstreamPost(keys: UpstreamKeys, upstream: HttpUpstream, connect
 /**
  * Keep-alive connections to the upstreams, shared by every request of the
  * process: undici's pools, one per origin. No header or body timeout here:
- * each call's deadline is its Guard's (upstreams/guard.ts), and a listening
- * GET stream may be quiet for as long as the upstream likes.
+ * each call's deadline is its Guard's (upstreams/guard.ts), connecting
+ * included, and a listening GET stream may be quiet for as long as the
+ * upstream likes.
  */
-const dispatcher = new Agent({ headersTimeout: 0, bodyTimeout: 0 });
+const dispatcher = new Agent({ headersTimeout: 0, bodyTimeout: 0, connect: { timeout: 0 } });
 
 const PROTOCOLS = new Set(['http:', 'https:']);
 
@@ -111,14 +112,26 @@ function metaOf(head: AnswerHead): ResponseInit {
  * (progress, a request to the client, a priming event with an id) makes it a
  * stream after all, starting with the bytes already read.
  */
-function answerOrStream(head: AnswerHead, res: Body, resolve: (a: PostAnswer) => void, peek: boolean): void {
+function answerOrStream(
+  head: AnswerHead,
+  res: Body,
+  settle: { resolve: (a: PostAnswer) => void; reject: (err: unknown) => void },
+  peek: boolean,
+  signal?: AbortSignal,
+): void {
+  const { resolve } = settle;
   const status = head.statusCode;
   const chunks: Buffer[] = [];
   let text = '';
   let settled = false;
-  // An error after the answer (the rest is drained) concerns nobody; before it, the stream carries it.
+  // An error after the answer (the rest is drained) concerns nobody; before it, the stream carries
+  // it, unless the request was aborted: then the call fails with the signal's reason, as fetch's would.
   res.on('error', () => {
-    if (!settled) stream();
+    if (settled) return;
+    if (signal?.aborted) {
+      settled = true;
+      settle.reject(signal.reason);
+    } else stream();
   });
   const stream = () => {
     settled = true;
@@ -212,6 +225,11 @@ interface Exchange {
 async function exchange(url: URL, x: Exchange): Promise<PostAnswer> {
   const { signal, body } = x;
   if (signal?.aborted) throw signal.reason;
+  // A user and password in the URL become Basic credentials, unless the request has its own (as node:http did).
+  if ((url.username || url.password) && x.headers.authorization === undefined) {
+    const user = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
+    x.headers.authorization = `Basic ${Buffer.from(user).toString('base64')}`;
+  }
   let res: Dispatcher.ResponseData;
   try {
     res = await dispatcher.request({
@@ -238,7 +256,9 @@ async function exchange(url: URL, x: Exchange): Promise<PostAnswer> {
     const peek =
       x.method === 'POST' &&
       (!x.inline || (status === 200 && mediaTypeEssence(type) === 'text/event-stream'));
-    return new Promise((resolve) => answerOrStream(head, res.body, resolve, peek));
+    return new Promise((resolve, reject) =>
+      answerOrStream(head, res.body, { resolve, reject }, peek, signal),
+    );
   }
   // A whole answer: read it at once, no stream to pipe.
   const all = await wholeBody(res.body, signal);

@@ -73,19 +73,19 @@ export class Guard {
       throw this.signal.reason;
     }
     let onAbort: () => void = () => undefined;
-    let lost = false;
     const stopped = new Promise<never>((_, reject) => {
-      onAbort = () => {
-        lost = true;
-        reject(this.signal.reason);
-      };
+      onAbort = () => reject(this.signal.reason);
       this.signal.addEventListener('abort', onAbort, { once: true });
     });
+    // The caller owns what the race returned; only what it never saw goes to `late`.
+    let delivered = false;
     try {
-      return await Promise.race([operation, stopped]);
+      const value = await Promise.race([operation, stopped]);
+      delivered = true;
+      return value;
     } finally {
       this.signal.removeEventListener('abort', onAbort);
-      if (lost && late) operation.then(late, () => undefined);
+      if (!delivered && late) operation.then(late, () => undefined);
     }
   }
 

@@ -243,6 +243,8 @@ export class HttpUpstreams {
 
   /** The operation is over: the client goes back to its pool, unless it broke or was stopped. */
   private giveBack(pooled: Pooled): void {
+    // Given back already (a lease is ended once; a second end changes nothing).
+    if (pooled.user === undefined) return;
     const stopped = pooled.user?.guard.signal.aborted ?? false;
     pooled.user = undefined;
     const pool = pooled.pool;

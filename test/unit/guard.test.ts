@@ -44,6 +44,18 @@ describe('Guard.race', () => {
     guard.done();
   });
 
+  test('a lease already there when the guard stops is the caller’s alone (it is not ended twice)', async () => {
+    const guard = new Guard(1000);
+    const lease = { ended: 0 };
+    const raced = guard.race(Promise.resolve(lease), (l) => l.ended++);
+    // The guard stops after the lease arrived but before the caller resumed.
+    guard.stop(new Error('the client cancelled the request'));
+    assert.equal(await raced, lease);
+    await delay(0);
+    assert.equal(lease.ended, 0, 'only the caller ends it');
+    guard.done();
+  });
+
   test('an operation that fails late is nobody’s error', async () => {
     const guard = new Guard(100);
     const failing = delay(200).then(() => {

@@ -106,3 +106,65 @@ describe('UpstreamHttpTransport answers as the SDK transport would', () => {
     await client.close();
   });
 });
+
+/** credential.ts's requests on undici: what node:http's client did that a user relies on. */
+describe('postMessage on undici', () => {
+  let server: Server;
+  let base: string;
+  const seen: Array<{ path?: string; authorization?: string }> = [];
+  before(async () => {
+    server = createServer((req, res) => {
+      seen.push({ path: req.url, authorization: req.headers.authorization });
+      req.resume();
+      if (req.url === '/primed') {
+        // A priming event, then nothing: the answer is still to come.
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        res.write('id: 1\ndata: \n\n');
+        return;
+      }
+      if (req.url === '/silent') return; // no answer at all
+      req.on('end', () =>
+        res
+          .writeHead(200, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ jsonrpc: '2.0', id: 1, result: {} })),
+      );
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    base = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  after(() => {
+    server.closeAllConnections();
+    return new Promise<void>((r) => server.close(() => r()));
+  });
+  const body = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' });
+  const headers = () => ({
+    'content-type': 'application/json',
+    accept: 'application/json, text/event-stream',
+  });
+
+  test('a user and password in the URL are sent as Basic credentials, unless the request has its own', async () => {
+    const answer = await postMessage(new URL(`http://svc%40acme:p%3Ass@${base}/mcp`), headers(), body);
+    assert.equal(answer.status, 200);
+    assert.ok('message' in answer, 'the JSON answer is read inline');
+    assert.equal(seen.at(-1)?.authorization, `Basic ${Buffer.from('svc@acme:p:ss').toString('base64')}`);
+    await postMessage(
+      new URL(`http://svc:pw@${base}/mcp`),
+      { ...headers(), authorization: 'Bearer k' },
+      body,
+    );
+    assert.equal(seen.at(-1)?.authorization, 'Bearer k');
+  });
+
+  test('an abort rejects with its reason, before the answer and while its stream has begun', async () => {
+    for (const path of ['/silent', '/primed']) {
+      const stop = new AbortController();
+      const before = seen.length;
+      const answer = postMessage(new URL(`http://${base}${path}`), headers(), body, stop.signal);
+      while (seen.length === before) await new Promise((r) => setTimeout(r, 5));
+      await new Promise((r) => setTimeout(r, 50));
+      const reason = new DOMException('The transport was closed', 'AbortError');
+      stop.abort(reason);
+      await assert.rejects(answer, (err) => err === reason, path);
+    }
+  });
+});

@@ -82,6 +82,10 @@ describe('SPEC §9 configuration: UPSTREAM_MCP_URL, WAXSEAL_CONFIG, INTROSPECTIO
       /upstreams\.a\.headers\.Connection: belongs to the HTTP connection and cannot be configured/,
     );
     assert.match(
+      problem({ upstreams: { a: { url: 'https://x', credentialHeader: 'Transfer-Encoding' } } }),
+      /upstreams\.a\.credentialHeader: cannot carry the credential/,
+    );
+    assert.match(
       problem({ upstreams: { a: { url: 'https://x', tools: { t: ['superuser'] } } } }),
       /upstreams\.a\.tools\.t\.0: must be one of owner, admin, viewer, member/,
     );

@@ -113,6 +113,11 @@ export class ConnectionTransport implements Transport {
     private readonly unrelated: (message: JSONRPCMessage) => void = () => undefined,
   ) {}
 
+  /** How many requests in flight here a client's `notifications/cancelled` names (0 for another message). */
+  matches(message: JSONRPCMessage): number {
+    return this.matching(message)?.length ?? 0;
+  }
+
   /** A client's `notifications/cancelled` POSTed on its own: true when it named a request in flight here. */
   cancel(message: JSONRPCMessage): boolean {
     const translated = this.translateCancel(message);
@@ -227,14 +232,22 @@ export class ConnectionTransport implements Transport {
    * flight here or is ambiguous (two POSTs reusing one id). Other messages pass.
    */
   private translateCancel(m: JSONRPCMessage): JSONRPCMessage | null {
-    if (!('method' in m) || m.method !== 'notifications/cancelled' || 'id' in m) return m;
+    const matches = this.matching(m);
+    if (!matches) return m;
+    if (matches.length !== 1) return null;
+    const params = (m as { params?: Record<string, unknown> }).params;
+    return { ...m, params: { ...params, requestId: matches[0] } } as JSONRPCMessage;
+  }
+
+  /** The internal ids of the requests in flight a cancellation names; null when `m` is not one. */
+  private matching(m: JSONRPCMessage): number[] | null {
+    if (!('method' in m) || m.method !== 'notifications/cancelled' || 'id' in m) return null;
     const wanted = (m.params as { requestId?: RequestId } | undefined)?.requestId;
     const matches: number[] = [];
     for (const [internal, exchange] of this.byId) {
       if (exchange.ids.get(internal) === wanted) matches.push(internal);
     }
-    if (matches.length !== 1) return null;
-    return { ...m, params: { ...m.params, requestId: matches[0] } } as JSONRPCMessage;
+    return matches;
   }
 
   async send(message: JSONRPCMessage, options?: TransportSendOptions): Promise<void> {

@@ -95,14 +95,20 @@ export class ConnectionServers {
   /**
    * Hands a client's `notifications/cancelled` to the request it names, on the
    * connection's server or on one it replaced that is still answering (a role
-   * or key change during a long call); false when none is in flight here.
+   * or key change during a long call); false when none is in flight here, or
+   * when the id is ambiguous (two requests in flight with it, on any of them).
    */
   cancel(connectionId: string, message: JSONRPCMessage): boolean {
-    if (this.entries.get(connectionId)?.transport?.cancel(message)) return true;
-    for (const transport of this.retired.get(connectionId) ?? []) {
-      if (transport.cancel(message)) return true;
+    const current = this.entries.get(connectionId)?.transport;
+    const transports = [...(current ? [current] : []), ...(this.retired.get(connectionId) ?? [])];
+    let named: ConnectionTransport | undefined;
+    let matches = 0;
+    for (const transport of transports) {
+      const here = transport.matches(message);
+      matches += here;
+      if (here > 0) named = transport;
     }
-    return false;
+    return matches === 1 && named !== undefined && named.cancel(message);
   }
 
   private async open(caller: McpCaller, instructions?: string): Promise<ConnectionServer> {
