@@ -155,6 +155,7 @@ for (const transport of ['Streamable HTTP', 'stdio'] as const) {
     let upstream: StreamingProcess | undefined;
     let server: TestServer;
     let client: Client;
+    let token: string;
     const changes: number[] = [];
 
     before(async () => {
@@ -167,7 +168,9 @@ for (const transport of ['Streamable HTTP', 'stdio'] as const) {
       }
       const file = writeUpstreamsFile({ upstreams: { streaming: entry } });
       server = await startTestServer('sqlite', { env: { WAXSEAL_CONFIG: file } });
-      ({ client } = await signIn(server, 'grace@example.com', 'member'));
+      const signedIn = await signIn(server, 'grace@example.com', 'member');
+      client = signedIn.client;
+      token = (signedIn.provider as TestOAuthProvider).saved?.access_token as string;
       client.setNotificationHandler(ToolListChangedNotificationSchema, () => {
         changes.push(Date.now());
       });
@@ -264,6 +267,58 @@ for (const transport of ['Streamable HTTP', 'stdio'] as const) {
           );
           await new Promise((r) => setTimeout(r, 10));
         }
+      });
+
+      test('a cancellation whose id two calls in flight share, one on a replaced server, cancels neither', async () => {
+        const count = (what: string) => upstream?.output().split(what).length ?? 0;
+        const post = (body: unknown, signal?: AbortSignal) =>
+          fetch(`${server.base}/mcp`, {
+            method: 'POST',
+            headers: {
+              authorization: `Bearer ${token}`,
+              accept: 'application/json, text/event-stream',
+              'content-type': 'application/json',
+            },
+            body: JSON.stringify(body),
+            signal,
+          });
+        const waitCall = {
+          jsonrpc: '2.0',
+          id: 'twice',
+          method: 'tools/call',
+          params: { name: 'wait', arguments: {} },
+        };
+        const calls = count('method tools/call');
+        const stopped = count('\ncancelled');
+        const deadline = Date.now() + 5000;
+        const until = async (done: () => boolean, what: string) => {
+          while (!done()) {
+            assert.ok(Date.now() < deadline, `${what}: ${upstream?.output()}`);
+            await new Promise((r) => setTimeout(r, 10));
+          }
+        };
+        const first = new AbortController();
+        const a = post(waitCall, first.signal).catch(() => undefined);
+        await until(() => count('method tools/call') >= calls + 1, 'the first call reached the upstream');
+        const { connectionId } = await whoami(client);
+        await regenerateKey(server.services, connectionId as string, { label: 'test admin' });
+        await client.listTools();
+        const second = new AbortController();
+        const b = post(waitCall, second.signal).catch(() => undefined);
+        await until(() => count('method tools/call') >= calls + 2, 'the second call reached the upstream');
+        const cancel = await post({
+          jsonrpc: '2.0',
+          method: 'notifications/cancelled',
+          params: { requestId: 'twice', reason: 'which one?' },
+        });
+        assert.equal(cancel.status, 202);
+        await new Promise((r) => setTimeout(r, 300));
+        assert.equal(count('\ncancelled'), stopped, 'neither call was cancelled');
+        // Hanging up cancels each of them, so both were still running.
+        first.abort();
+        second.abort();
+        await Promise.all([a, b]);
+        await until(() => count('\ncancelled') >= stopped + 2, 'both calls stopped at the hang-up');
       });
     }
   });
