@@ -41,6 +41,13 @@ export interface RequestBudget {
   take(connectionId: string): number | Promise<number>;
 }
 
+/**
+ * A new random id: 22 base64url characters, never beginning with `-`, so that
+ * it can be passed to the CLI as an argument (`waxseal connections revoke ID`)
+ * without being read as an option. An id made before that may: pass it after
+ * `--` (`waxseal connections revoke -- -Eeb…`).
+ */
 export function newId(random: Random): string {
-  return random(16).toString('base64url');
+  const id = random(16).toString('base64url');
+  return id.startsWith('-') ? `A${id.slice(1)}` : id;
 }
