@@ -43,7 +43,7 @@ export function registerConnections(program: Command): void {
   connections
     .command('revoke')
     .description('revoke a connection: its API key and every token stop working at once')
-    .argument('[id]', 'connection id')
+    .argument('[id]', "connection id (an old one beginning with '-' goes after '--')")
     .option('--user <email>', 'revoke every active connection of this user instead (SPEC §10 Revoke all)')
     .action(async (id: string | undefined, o: { user?: string }) => {
       if ((id === undefined) === (o.user === undefined)) {
@@ -68,7 +68,7 @@ export function registerConnections(program: Command): void {
     .description(
       "replace a connection's API key; the old one stops working at once, the client notices nothing",
     )
-    .argument('<id>', 'connection id')
+    .argument('<id>', "connection id (an old one beginning with '-' goes after '--')")
     .action(async (id: string) => {
       const c = await withServices((s) => regenerateKey(s, id, CLI_ACTOR));
       console.log(`regenerated the API key of ${c.id}: now ${c.apiKeyPrefix}…`);
