@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { CallToolResultSchema, ErrorCode, type McpError } from '@modelcontextprotocol/sdk/types.js';
 import { whoami } from '../helpers/flow.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import {
@@ -128,6 +129,27 @@ describe('SPEC §9 several upstreams: names from the configuration, routing and 
     assert.equal(
       text(await admin.callTool({ name: 'beta__beta-danger', arguments: {} })),
       'beta did something dangerous',
+    );
+  });
+
+  test('a tools/call without a name, or asking for a task, is an MCP error and never reaches an upstream', async () => {
+    const seen = alpha.seen.length + beta.seen.length;
+    const call = (params: Record<string, unknown>) =>
+      admin.request({ method: 'tools/call', params } as never, CallToolResultSchema);
+    await assert.rejects(call({ arguments: { q: 'x' } }), (err: McpError) => {
+      assert.equal(err.code, ErrorCode.InternalError);
+      assert.match(err.message, /name/);
+      return true;
+    });
+    // The gateway declares no tasks: a task-augmented call is refused, not run as a plain one.
+    await assert.rejects(
+      call({ name: 'alpha__search', arguments: { q: 'x' }, task: { ttl: 60_000 } }),
+      /does not support task creation/,
+    );
+    assert.equal(alpha.seen.length + beta.seen.length, seen);
+    assert.equal(
+      text(await admin.callTool({ name: 'alpha__search', arguments: { q: 'y' } })),
+      'alpha found y',
     );
   });
 
