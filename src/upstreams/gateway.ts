@@ -91,7 +91,7 @@ export class Gateway {
     );
     // Protocol's own registration, not Server's: Server's wraps tools/call to parse the request a
     // second time and the result again, which the upstream's (or the built-in tools') client has
-    // already parsed with CallToolResultSchema (runner.ts) — 2.5 % of a proxied call (issue 13).
+    // already parsed with CallToolResultSchema (runner.ts). A few µs per call (benchmarks.md, step 8).
     Protocol.prototype.setRequestHandler.call(server, CallToolRequestSchema, (r, extra) =>
       exchange(extra, true).callTool(r.params),
     );
