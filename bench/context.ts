@@ -107,11 +107,11 @@ export class Bench {
     return dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}/${name}`] : [];
   }
 
-  /** A bench server script, started once per run. */
-  script(path: string): Promise<Child> {
+  /** A bench server script, started once per run (with `env` added to its environment). */
+  script(path: string, env?: Record<string, string>): Promise<Child> {
     let c = this.children.get(path);
     if (!c) {
-      c = startScript(path, { nodeArgs: this.nodeArgs(basename(path, '.ts')) });
+      c = startScript(path, { env, nodeArgs: this.nodeArgs(basename(path, '.ts')) });
       this.children.set(path, c);
     }
     return c;
