@@ -1,4 +1,5 @@
 import {
+  ClientRequestSchema,
   type JSONRPCMessage,
   type JSONRPCNotification,
   type JSONRPCRequest,
@@ -78,4 +79,36 @@ export function isNotification(m: JSONRPCMessage): m is JSONRPCNotification {
 /** Of a valid message: a response, with a result or an error. */
 export function isResponse(m: JSONRPCMessage): m is JSONRPCResponse {
   return !('method' in m) && ('result' in m || 'error' in m);
+}
+
+/** The SDK's schema of each request a client may send, by method. */
+const CLIENT_REQUESTS: ReadonlyMap<string, (typeof ClientRequestSchema.options)[number]> = new Map(
+  ClientRequestSchema.options.map((s) => [s.shape.method.value, s]),
+);
+
+/**
+ * Why a request's params are not what its method takes (by the SDK's schema
+ * for that method), or undefined when they are or the method is not one the
+ * SDK defines. The SDK's Protocol parses a request before its handler runs
+ * and answers a failed parse as an internal error (-32603); this says what is
+ * wrong in words, for an Invalid params (-32602) answer instead. A tools/call
+ * with a name and plain arguments, as every proxied call is, needs no parse.
+ */
+export function invalidParams(request: JSONRPCRequest): string | undefined {
+  if (request.method === 'tools/call' && plainToolCall(request.params)) return undefined;
+  const parsed = CLIENT_REQUESTS.get(request.method)?.safeParse(request);
+  if (!parsed || parsed.success) return undefined;
+  const problems = parsed.error.issues.map((i) => `${i.path.join('.') || 'the request'}: ${i.message}`);
+  return `Invalid params for ${request.method}: ${problems.join('; ')}`;
+}
+
+/** CallToolRequestSchema's params in their plain shape: a name, plain arguments, no task. */
+function plainToolCall(params: unknown): boolean {
+  return (
+    plainObject(params) &&
+    typeof params.name === 'string' &&
+    (params.arguments === undefined || plainObject(params.arguments)) &&
+    params.task === undefined &&
+    plainMeta(params._meta)
+  );
 }

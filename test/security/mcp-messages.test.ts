@@ -95,6 +95,42 @@ describe('/mcp message checks', () => {
     }
   });
 
+  test('a well-formed message with params its method refuses is Invalid params (-32602), saying what is wrong', async () => {
+    const rpc = (method: string, params: unknown, id: unknown = 7) =>
+      JSON.stringify({ jsonrpc: '2.0', id, method, params });
+    const cases: Array<[string, RegExp]> = [
+      [
+        rpc('tools/call', { arguments: {} }),
+        /^Invalid params for tools\/call: params\.name: .*expected string/,
+      ],
+      [
+        rpc('tools/call', { name: 'whoami', arguments: [1] }),
+        /^Invalid params for tools\/call: params\.arguments: /,
+      ],
+      [rpc('tools/call', { name: 42 }, 'sid'), /params\.name: .*expected string, received number/],
+      [rpc('tools/list', { cursor: 5 }), /^Invalid params for tools\/list: params\.cursor: /],
+      [rpc('initialize', { protocolVersion: 1 }), /^Invalid params for initialize: params\./],
+    ];
+    for (const [body, message] of cases) {
+      const res = await post(body);
+      assert.equal(res.status, 200, body);
+      assert.equal(res.body?.id, JSON.parse(body).id, 'the client’s own id comes back');
+      assert.equal(res.body?.error?.code, -32602, body);
+      assert.match(res.body?.error?.message ?? '', message, body);
+    }
+    // In a batch, only the bad request is refused; the good one is answered.
+    const batch = await post(`[${rpc('tools/call', { arguments: {} }, 1)},${whoami({ id: 2 })}]`);
+    const answers = batch.body as unknown as Answer[];
+    assert.equal(answers.find((a) => a.id === 1)?.error?.code, -32602);
+    assert.ok(answers.find((a) => a.id === 2)?.result, 'the good request of the batch is answered');
+    // A method nobody serves stays Method not found, whatever its params; a handler's own error is kept.
+    const unknown = await post(rpc('tasks/get', { taskId: 5 }));
+    assert.equal(unknown.body?.error?.code, -32601);
+    const missing = await post(rpc('tools/call', { name: 'no-such-tool', arguments: {} }));
+    assert.notEqual(missing.body?.error?.code, -32603);
+    assert.ok(missing.body?.error ?? (missing.body?.result as { isError?: boolean })?.isError);
+  });
+
   test('the transport’s other refusals: Accept, Content-Type, batch size', async () => {
     const accept = await post(whoami(), { accept: 'application/json' });
     assert.equal(accept.status, 406);

@@ -136,11 +136,10 @@ describe('SPEC §9 several upstreams: names from the configuration, routing and 
     const seen = alpha.seen.length + beta.seen.length;
     const call = (params: Record<string, unknown>) =>
       admin.request({ method: 'tools/call', params } as never, CallToolResultSchema);
-    // The SDK's Protocol parses the request before any handler and reports the failure as an
-    // internal error (as it did before the gateway skipped Server's wrapper); -32602 would be apter.
+    // The SDK's Protocol reports a failed parse as an internal error; Waxseal answers Invalid params.
     await assert.rejects(call({ arguments: { q: 'x' } }), (err: McpError) => {
-      assert.equal(err.code, ErrorCode.InternalError);
-      assert.match(err.message, /name/);
+      assert.equal(err.code, ErrorCode.InvalidParams);
+      assert.match(err.message, /Invalid params for tools\/call: params\.name/);
       return true;
     });
     // The gateway declares no tasks: a task-augmented call is refused, not run as a plain one.

@@ -2,6 +2,7 @@ import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import { isJsonContentType } from '@modelcontextprotocol/sdk/shared/mediaType.js';
 import type { Transport, TransportSendOptions } from '@modelcontextprotocol/sdk/shared/transport.js';
 import {
+  ErrorCode,
   isInitializeRequest,
   type JSONRPCMessage,
   JSONRPCMessageSchema,
@@ -10,7 +11,7 @@ import {
   SUPPORTED_PROTOCOL_VERSIONS,
 } from '@modelcontextprotocol/sdk/types.js';
 import type { Request, Response } from 'express';
-import { isRequest, isResponse, plainRequest } from '../../domain/jsonrpc.js';
+import { invalidParams, isRequest, isResponse, plainRequest } from '../../domain/jsonrpc.js';
 
 /** The SDK transport's limit on a batch (server/requestBody.js). */
 const MAX_BATCH_SIZE = 100;
@@ -101,6 +102,8 @@ export class ConnectionTransport implements Transport {
 
   private next = 0;
   private readonly byId = new Map<number, Exchange>();
+  /** Requests in flight whose params their method's schema refuses: what is wrong, in words. */
+  private readonly invalid = new Map<number, string>();
   private closed = false;
 
   /**
@@ -200,6 +203,8 @@ export class ConnectionTransport implements Transport {
       const internal = ++this.next;
       exchange.ids.set(internal, m.id);
       this.byId.set(internal, exchange);
+      const problem = invalidParams(m);
+      if (problem) this.invalid.set(internal, problem);
       return [{ ...m, id: internal }];
     });
     if (this.streams && messages.some((m) => STREAMED_METHODS.has((m as { method?: string }).method ?? ''))) {
@@ -212,6 +217,7 @@ export class ConnectionTransport implements Transport {
       // The client went away before its answers: stop what it asked for.
       for (const internal of exchange.ids.keys()) {
         this.byId.delete(internal);
+        this.invalid.delete(internal);
         this.onmessage?.(
           {
             jsonrpc: '2.0',
@@ -256,7 +262,7 @@ export class ConnectionTransport implements Transport {
       const exchange = this.byId.get(internal);
       if (!exchange) return;
       this.byId.delete(internal);
-      exchange.answer(internal, message);
+      exchange.answer(internal, this.withInvalidParams(internal, message));
       return;
     }
     const related = options?.relatedRequestId;
@@ -267,6 +273,20 @@ export class ConnectionTransport implements Transport {
       return;
     }
     exchange.stream(message);
+  }
+
+  /**
+   * The SDK's Protocol answers a request its method's schema refuses with an
+   * internal error (-32603) whose message is zod's issue list; the client sent
+   * bad params, so it gets Invalid params (-32602) and what is wrong. Any
+   * other answer (no such method, a handler's own error) is left as it is.
+   */
+  private withInvalidParams(internal: number, message: JSONRPCMessage): JSONRPCMessage {
+    const problem = this.invalid.get(internal);
+    if (problem === undefined) return message;
+    this.invalid.delete(internal);
+    if (!('error' in message) || message.error.code !== ErrorCode.InternalError) return message;
+    return { ...message, error: { code: ErrorCode.InvalidParams, message: problem } };
   }
 
   async close(): Promise<void> {
