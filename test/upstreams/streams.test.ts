@@ -195,6 +195,28 @@ for (const transport of ['Streamable HTTP', 'stdio'] as const) {
     });
 
     if (transport === 'Streamable HTTP') {
+      const count = (what: string) => upstream?.output().split(what).length ?? 0;
+      /** A raw POST /mcp with the connection's token. */
+      const post = (body: unknown, signal?: AbortSignal) =>
+        fetch(`${server.base}/mcp`, {
+          method: 'POST',
+          headers: {
+            authorization: `Bearer ${token}`,
+            accept: 'application/json, text/event-stream',
+            'content-type': 'application/json',
+          },
+          body: JSON.stringify(body),
+          signal,
+        });
+      /** Waits until `done`, for at most 5 s. */
+      const until = async (done: () => boolean, what: string) => {
+        const deadline = Date.now() + 5000;
+        while (!done()) {
+          assert.ok(Date.now() < deadline, `${what}: ${upstream?.output()}`);
+          await new Promise((r) => setTimeout(r, 10));
+        }
+      };
+
       test('a notifications/cancelled POSTed on its own cancels the upstream request it names', async () => {
         const stop = new AbortController();
         const call = client.callTool({ name: 'wait', arguments: {} }, undefined, {
@@ -217,7 +239,6 @@ for (const transport of ['Streamable HTTP', 'stdio'] as const) {
       test('three calls at once share the upstream session, and each cancellation stops its own call', async () => {
         // Each call takes its own SDK Client on the connection's one upstream session; ids are per
         // client, so without a per-client prefix two of them sent id 0 and one cancel hit the other.
-        const count = (what: string) => upstream?.output().split(what).length ?? 0;
         const calls = count('method tools/call');
         const stopped = count('\ncancelled');
         const stops = [new AbortController(), new AbortController(), new AbortController()];
@@ -269,19 +290,41 @@ for (const transport of ['Streamable HTTP', 'stdio'] as const) {
         }
       });
 
+      test('a cancellation POSTed beside another request reaches a call on a replaced server', async () => {
+        const calls = count('method tools/call');
+        const stopped = count('\ncancelled');
+        const hangUp = new AbortController();
+        const waiting = post(
+          { jsonrpc: '2.0', id: 'mixed', method: 'tools/call', params: { name: 'wait', arguments: {} } },
+          hangUp.signal,
+        ).catch(() => undefined);
+        await until(() => count('method tools/call') >= calls + 1, 'the call reached the upstream');
+        // A new key: the connection's next POST is served by a new server, the call stays on the old one.
+        const { connectionId } = await whoami(client);
+        await regenerateKey(server.services, connectionId as string, { label: 'test admin' });
+        await client.listTools();
+        const batch = await post([
+          { jsonrpc: '2.0', id: 'list', method: 'tools/list' },
+          {
+            jsonrpc: '2.0',
+            method: 'notifications/cancelled',
+            params: { requestId: 'mixed', reason: 'done' },
+          },
+        ]);
+        assert.equal(batch.status, 200);
+        const answers = (await batch.json()) as Array<{ id: string; result?: { tools: unknown[] } }>;
+        assert.deepEqual(
+          answers.map((a) => a.id),
+          ['list'],
+          'the batch is answered for its request',
+        );
+        assert.ok(answers[0]?.result?.tools.length);
+        await until(() => count('\ncancelled') >= stopped + 1, 'the cancellation stopped the call upstream');
+        hangUp.abort();
+        await waiting;
+      });
+
       test('a cancellation whose id two calls in flight share, one on a replaced server, cancels neither', async () => {
-        const count = (what: string) => upstream?.output().split(what).length ?? 0;
-        const post = (body: unknown, signal?: AbortSignal) =>
-          fetch(`${server.base}/mcp`, {
-            method: 'POST',
-            headers: {
-              authorization: `Bearer ${token}`,
-              accept: 'application/json, text/event-stream',
-              'content-type': 'application/json',
-            },
-            body: JSON.stringify(body),
-            signal,
-          });
         const waitCall = {
           jsonrpc: '2.0',
           id: 'twice',
@@ -290,13 +333,6 @@ for (const transport of ['Streamable HTTP', 'stdio'] as const) {
         };
         const calls = count('method tools/call');
         const stopped = count('\ncancelled');
-        const deadline = Date.now() + 5000;
-        const until = async (done: () => boolean, what: string) => {
-          while (!done()) {
-            assert.ok(Date.now() < deadline, `${what}: ${upstream?.output()}`);
-            await new Promise((r) => setTimeout(r, 10));
-          }
-        };
         const first = new AbortController();
         const a = post(waitCall, first.signal).catch(() => undefined);
         await until(() => count('method tools/call') >= calls + 1, 'the first call reached the upstream');

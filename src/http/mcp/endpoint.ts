@@ -4,7 +4,7 @@ import { type ErrorRequestHandler, type Request, type RequestHandler, type Respo
 import { callerOf, type McpCaller } from '../../services/caller.js';
 import type { Services } from '../../services/context.js';
 import { traceMcpRequest } from '../../telemetry/mcp-request.js';
-import { onlyCancellations } from '../../upstreams/cancellation.js';
+import { takeCancellations } from '../../upstreams/cancellation.js';
 import type { McpRuntime } from '../../upstreams/runtime.js';
 import { toWaxsealError } from '../errors.js';
 import { requireBearer } from './bearer.js';
@@ -90,14 +90,15 @@ export function mcpEndpoint(
         }
         return;
       }
-      body = answered.rest;
-      // SPEC §11: a cancellation POSTed on its own reaches the request it names, on whichever instance.
-      const cancellations = onlyCancellations(body);
-      if (cancellations) {
-        for (const c of cancellations) await runtime.bus.publish('cancel', caller.connection.id, c);
+      // SPEC §11: a cancellation reaches the request it names, on whichever instance and server has it,
+      // whether POSTed on its own or beside other messages.
+      const { cancellations, rest } = takeCancellations(answered.rest);
+      for (const c of cancellations) await runtime.bus.publish('cancel', caller.connection.id, c);
+      if (rest === null) {
         res.status(202).end();
         return;
       }
+      body = rest;
       if (runtime.gateway && isInitialize(body)) {
         instructions = await runtime.gateway.clientInitialized(caller, body);
       }
