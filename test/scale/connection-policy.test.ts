@@ -1,19 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import pino from 'pino';
-import { loadConfig } from '../../src/config.js';
-import { openServices } from '../../src/server.js';
 import type { Services } from '../../src/services/context.js';
 import { createUser } from '../../src/services/users.js';
 import { Browser, connectSdkClient, PASSWORD, TestOAuthProvider, whoami } from '../helpers/flow.js';
-import { type Balancer, type Instance, startBalancer, startInstance } from '../helpers/processes.js';
-import {
-  createTestDatabase,
-  postgresSkip,
-  SECRET,
-  type TestDatabase,
-  type TestServer,
-} from '../helpers/server.js';
+import type { Balancer, Instance } from '../helpers/processes.js';
+import { postgresSkip, type TestServer } from '../helpers/server.js';
+import { startTwoInstances, type TwoInstances } from '../helpers/two-instances.js';
 
 const skip = await postgresSkip();
 const LIMIT = 20;
@@ -38,32 +30,18 @@ async function toolNames(base: string, token: string): Promise<string[]> {
 }
 
 describe('SPEC §12 across two instances on one PostgreSQL database', { skip }, () => {
-  let db: TestDatabase;
+  let two: TwoInstances;
   let balancer: Balancer;
   let a: Instance;
   let b: Instance;
   let admin: Services;
   before(async () => {
-    db = await createTestDatabase('postgres');
-    balancer = await startBalancer();
-    const env = {
-      DATABASE_URL: db.url,
-      PUBLIC_URL: balancer.url,
-      WAXSEAL_SECRET: SECRET,
-      MCP_REQUESTS_PER_MINUTE_PER_CONNECTION: String(LIMIT),
-    };
-    [a, b] = await Promise.all([startInstance(env), startInstance(env)]);
-    balancer.targets.push(a.port, b.port);
-    admin = await openServices(loadConfig({ ...env, LOG_LEVEL: 'silent' }), {
-      log: pino({ level: 'silent' }),
-    });
+    two = await startTwoInstances({ env: { MCP_REQUESTS_PER_MINUTE_PER_CONNECTION: String(LIMIT) } });
+    ({ balancer, a, b, admin } = two);
     await createUser(admin, { email: 'ops@example.com', password: PASSWORD, role: 'admin' }, 'test');
   });
   after(async () => {
-    await Promise.all([a?.kill(), b?.kill()]);
-    await balancer?.close();
-    await admin?.store.close();
-    await db?.drop();
+    await two?.stop();
   });
 
   const connect = async (name: string) => {

@@ -1,8 +1,5 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import pino from 'pino';
-import { loadConfig } from '../../src/config.js';
-import { openServices } from '../../src/server.js';
 import type { Services } from '../../src/services/context.js';
 import { createUser } from '../../src/services/users.js';
 import {
@@ -14,14 +11,9 @@ import {
   TestOAuthProvider,
   whoami,
 } from '../helpers/flow.js';
-import { type Balancer, type Instance, startBalancer, startInstance } from '../helpers/processes.js';
-import {
-  createTestDatabase,
-  postgresSkip,
-  SECRET,
-  type TestDatabase,
-  type TestServer,
-} from '../helpers/server.js';
+import type { Balancer, Instance } from '../helpers/processes.js';
+import { postgresSkip, type TestServer } from '../helpers/server.js';
+import { startTwoInstances, type TwoInstances } from '../helpers/two-instances.js';
 
 const skip = await postgresSkip();
 const ROUNDS = 5;
@@ -32,7 +24,7 @@ const ROUNDS = 5;
  * balancer in front of B); the owner disables the user through instance A's API.
  */
 describe('SPEC §10 Disable on instance A cuts off a client on instance B (PostgreSQL)', { skip }, () => {
-  let db: TestDatabase;
+  let two: TwoInstances;
   let balancer: Balancer;
   let a: Instance;
   let b: Instance;
@@ -53,22 +45,13 @@ describe('SPEC §10 Disable on instance A cuts off a client on instance B (Postg
   }
 
   before(async () => {
-    db = await createTestDatabase('postgres');
-    balancer = await startBalancer();
-    const env = { DATABASE_URL: db.url, PUBLIC_URL: balancer.url, WAXSEAL_SECRET: SECRET };
-    [a, b] = [await startInstance(env), await startInstance(env)];
-    balancer.targets.push(b.port);
-    admin = await openServices(loadConfig({ ...env, LOG_LEVEL: 'silent' }), {
-      log: pino({ level: 'silent' }),
-    });
+    two = await startTwoInstances({ balanced: 'b' });
+    ({ balancer, a, b, admin } = two);
     await createUser(admin, { email: 'owner@example.com', password: PASSWORD, role: 'owner' }, 'test');
     await createUser(admin, { email: 'lee@example.com', password: PASSWORD, role: 'member' }, 'test');
   });
   after(async () => {
-    await Promise.all([a?.kill(), b?.kill()]);
-    await balancer?.close();
-    await admin?.store.close();
-    await db?.drop();
+    await two?.stop();
   });
 
   test("the client's next request on B gets 401 within 100 ms; Enable restores sign-in only", async (t) => {

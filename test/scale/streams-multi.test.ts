@@ -6,15 +6,13 @@ import {
   LoggingMessageNotificationSchema,
   ToolListChangedNotificationSchema,
 } from '@modelcontextprotocol/sdk/types.js';
-import pino from 'pino';
-import { loadConfig } from '../../src/config.js';
-import { openServices } from '../../src/server.js';
 import { revokeConnection } from '../../src/services/connections.js';
 import type { Services } from '../../src/services/context.js';
 import { createUser, disableUser } from '../../src/services/users.js';
 import { PASSWORD, whoami } from '../helpers/flow.js';
-import { type Balancer, type Instance, startBalancer, startInstance } from '../helpers/processes.js';
-import { createTestDatabase, postgresSkip, SECRET, type TestDatabase } from '../helpers/server.js';
+import type { Instance } from '../helpers/processes.js';
+import { postgresSkip } from '../helpers/server.js';
+import { startTwoInstances, type TwoInstances } from '../helpers/two-instances.js';
 import {
   type StreamingProcess,
   signedInClient,
@@ -71,8 +69,7 @@ async function openStream(base: string, token: string) {
  * must reach the client's stream on A.
  */
 describe('SPEC §11: the client stream on instance A, the calls through B (PostgreSQL)', { skip }, () => {
-  let db: TestDatabase;
-  let balancer: Balancer;
+  let two: TwoInstances;
   let a: Instance;
   let b: Instance;
   let upstream: StreamingProcess;
@@ -113,35 +110,15 @@ describe('SPEC §11: the client stream on instance A, the calls through B (Postg
   }
 
   before(async () => {
-    db = await createTestDatabase('postgres');
     upstream = await startStreamingHttp();
-    balancer = await startBalancer();
     const file = writeUpstreamsFile({ upstreams: { local: streamingStdio, remote: { url: upstream.url } } });
-    const env = {
-      DATABASE_URL: db.url,
-      PUBLIC_URL: balancer.url,
-      WAXSEAL_SECRET: SECRET,
-      WAXSEAL_CONFIG: file,
-    };
-    a = await startInstance(env);
-    b = await startInstance(env);
-    balancer.targets.push(b.port);
+    two = await startTwoInstances({ env: { WAXSEAL_CONFIG: file }, balanced: 'b' });
+    ({ a, b, admin } = two);
     streamTo = () => a.url;
-    admin = await openServices(
-      loadConfig({
-        DATABASE_URL: db.url,
-        PUBLIC_URL: balancer.url,
-        WAXSEAL_SECRET: SECRET,
-        LOG_LEVEL: 'silent',
-      }),
-      {
-        log: pino({ level: 'silent' }),
-      },
-    );
     for (const email of ['ada@example.com', 'revoked@example.com', 'leaver@example.com'])
       await createUser(admin, { email, password: PASSWORD, role: 'member' }, 'test');
     ({ client } = await signedInClient(
-      { base: balancer.url },
+      { base: two.balancer.url },
       { email: 'ada@example.com', password: PASSWORD },
       'Ada',
       {
@@ -165,11 +142,8 @@ describe('SPEC §11: the client stream on instance A, the calls through B (Postg
   });
   after(async () => {
     await client?.close().catch(() => undefined);
-    await Promise.all([a?.kill(), b?.kill()]);
-    await balancer?.close();
+    await two?.stop();
     await upstream?.kill();
-    await admin?.store.close();
-    await db?.drop();
   });
 
   test('a stdio upstream on B: 300 log messages reach the stream on A, in order (delivery delay measured)', async (t) => {
@@ -224,7 +198,7 @@ describe('SPEC §11: the client stream on instance A, the calls through B (Postg
   test('Revoke and Disable (in another process) close streams held by A within 100 ms', async (t) => {
     const open = async (email: string) => {
       const { client: c, provider } = await signedInClient(
-        { base: balancer.url },
+        { base: two.balancer.url },
         { email, password: PASSWORD },
         'Raw stream',
         // This client's own stream is not wanted here: the raw one below is measured.

@@ -7,21 +7,13 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import pino from 'pino';
-import { loadConfig } from '../../src/config.js';
-import { openServices } from '../../src/server.js';
 import type { Services } from '../../src/services/context.js';
 import { createUser } from '../../src/services/users.js';
 import { connectSdkClient, mcpStatus, PASSWORD, TestOAuthProvider, whoami } from '../helpers/flow.js';
-import { type Balancer, type Instance, startBalancer, startInstance } from '../helpers/processes.js';
+import type { Balancer, Instance } from '../helpers/processes.js';
 import { ScimClient, scimClient } from '../helpers/scim.js';
-import {
-  createTestDatabase,
-  postgresSkip,
-  SECRET,
-  type TestDatabase,
-  type TestServer,
-} from '../helpers/server.js';
+import { postgresSkip, type TestServer } from '../helpers/server.js';
+import { startTwoInstances, type TwoInstances } from '../helpers/two-instances.js';
 
 const skip = await postgresSkip();
 const ROUNDS = 10;
@@ -29,29 +21,20 @@ const ROUNDS = 10;
 describe('SPEC §10 a SCIM deactivation on instance A cuts off a client on instance B (PostgreSQL)', {
   skip,
 }, () => {
-  let db: TestDatabase;
+  let two: TwoInstances;
   let balancer: Balancer;
   let a: Instance;
   let b: Instance;
   let admin: Services;
   let scimA: ScimClient;
   before(async () => {
-    db = await createTestDatabase('postgres');
-    balancer = await startBalancer();
-    const env = { DATABASE_URL: db.url, PUBLIC_URL: balancer.url, WAXSEAL_SECRET: SECRET };
-    [a, b] = [await startInstance(env), await startInstance(env)];
-    balancer.targets.push(a.port, b.port);
-    admin = await openServices(loadConfig({ ...env, LOG_LEVEL: 'silent' }), {
-      log: pino({ level: 'silent' }),
-    });
+    two = await startTwoInstances();
+    ({ balancer, a, b, admin } = two);
     scimA = await scimClient(admin, balancer.url);
     scimA = new ScimClient(a.url, scimA.token);
   });
   after(async () => {
-    await Promise.all([a?.kill(), b?.kill()]);
-    await balancer?.close();
-    await admin?.store.close();
-    await db?.drop();
+    await two?.stop();
   });
 
   test(`active=false at A is honoured at B within 100 ms (${ROUNDS} rounds)`, async (t) => {
