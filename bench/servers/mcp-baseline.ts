@@ -12,6 +12,7 @@ import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/
 import type { Request } from 'express';
 import { registerBuiltinTools } from '../../src/http/mcp/tools.js';
 import type { McpCaller } from '../../src/services/caller.js';
+import { serve } from './serve.js';
 
 const caller: McpCaller = {
   user: { id: 'u1', email: 'bench@example.com', role: 'admin' },
@@ -37,9 +38,4 @@ app.post('/mcp', async (req, res) => {
   await server.connect(transport);
   await transport.handleRequest(req, res, req.body);
 });
-const listener = app.listen(Number(process.env.PORT), '127.0.0.1', () => process.send?.({ ready: true }));
-listener.keepAliveTimeout = 5000;
-process.once('SIGTERM', () => {
-  listener.close(() => process.exit(0));
-  listener.closeAllConnections();
-});
+serve(app);

@@ -15,6 +15,7 @@ import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { CallToolRequestSchema, ListToolsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { EVERYTHING } from '../../test/helpers/upstreams.js';
+import { serve } from './serve.js';
 
 const stdio = new StdioClientTransport({
   command: process.execPath,
@@ -40,13 +41,4 @@ app.post('/mcp', async (req, res) => {
   await server.connect(transport);
   await transport.handleRequest(req, res, req.body);
 });
-const listener = app.listen(Number(process.env.PORT), '127.0.0.1', () =>
-  process.send?.({ ready: true, upstreamPid: stdio.pid }),
-);
-listener.keepAliveTimeout = 5000;
-process.once('SIGTERM', () => {
-  listener.close(() => {
-    void upstream.close().finally(() => process.exit(0));
-  });
-  listener.closeAllConnections();
-});
+serve(app, { ready: { upstreamPid: stdio.pid }, stop: () => upstream.close() });

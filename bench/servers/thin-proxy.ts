@@ -6,8 +6,9 @@
  * No authentication, no JSON, no MCP: what any proxy between the client and
  * this upstream costs on this machine, so G1's ratio can be read against it.
  */
-import { createServer, type IncomingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
 import { Agent, request } from 'undici';
+import { serve } from './serve.js';
 
 const upstream = process.env.UPSTREAM_URL;
 if (!upstream) throw new Error('UPSTREAM_URL is required');
@@ -28,7 +29,7 @@ function pick(
   return out;
 }
 
-const server = createServer((req, res) => {
+serve((req, res) => {
   const chunks: Buffer[] = [];
   req.on('data', (chunk: Buffer) => chunks.push(chunk));
   req.on('end', async () => {
@@ -47,10 +48,4 @@ const server = createServer((req, res) => {
       res.end((err as Error).message);
     }
   });
-});
-server.keepAliveTimeout = 5000;
-server.listen(Number(process.env.PORT), '127.0.0.1', () => process.send?.({ ready: true }));
-process.once('SIGTERM', () => {
-  server.close(() => process.exit(0));
-  server.closeAllConnections();
 });
