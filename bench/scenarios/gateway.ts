@@ -127,7 +127,7 @@ function variantRows(
   variant: string,
   context?: string,
 ): Row[] {
-  const label = variant === CURRENT || context ? '' : ` (${variant})`;
+  const label = variant === CURRENT ? '' : ` (${variant})`;
   const pick = (pairs: Pair[]) =>
     pairs.map((p) => ({ direct: p.direct, waxseal: p.waxseal[variant] as Shot }));
   const loaded = pick(measured.loaded);
@@ -219,7 +219,7 @@ export async function g1(b: Bench): Promise<Row[]> {
         }),
     };
   }
-  // For context: the thinnest proxy there is (bench/servers/thin-proxy.ts), the ceiling of any gateway here.
+  // For context: the thinnest proxy (bench/servers/thin-proxy.ts): what a proxy doing nothing costs here.
   const thin = await b.script('bench/servers/thin-proxy.ts', { UPSTREAM_URL: everything.url });
   const thinHeaders = await initialize(thin.url, {});
   await echoOnce(thin.url, thinHeaders);
@@ -252,7 +252,7 @@ export async function g1(b: Bench): Promise<Row[]> {
       },
       measured,
       THIN,
-      "context for G1: any proxy's ceiling here",
+      'context for G1: a proxy that does nothing',
     ),
   ];
 }

@@ -86,19 +86,35 @@ const CLIENT_REQUESTS: ReadonlyMap<string, (typeof ClientRequestSchema.options)[
   ClientRequestSchema.options.map((s) => [s.shape.method.value, s]),
 );
 
+/** The issues an Invalid params message lists at most. */
+const MAX_ISSUES = 5;
+
+/**
+ * False when the request's params are surely what its method takes (a
+ * tools/call with a name and plain arguments, as every proxied call is) or
+ * its method is not one the SDK defines; true when `invalidParams` may have
+ * something to say.
+ */
+export function paramsMayBeInvalid(request: JSONRPCRequest): boolean {
+  if (request.method === 'tools/call' && plainToolCall(request.params)) return false;
+  return CLIENT_REQUESTS.has(request.method);
+}
+
 /**
  * Why a request's params are not what its method takes (by the SDK's schema
  * for that method), or undefined when they are or the method is not one the
  * SDK defines. The SDK's Protocol parses a request before its handler runs
  * and answers a failed parse as an internal error (-32603); this says what is
- * wrong in words, for an Invalid params (-32602) answer instead. A tools/call
- * with a name and plain arguments, as every proxied call is, needs no parse.
+ * wrong in words, for an Invalid params (-32602) answer instead.
  */
 export function invalidParams(request: JSONRPCRequest): string | undefined {
-  if (request.method === 'tools/call' && plainToolCall(request.params)) return undefined;
   const parsed = CLIENT_REQUESTS.get(request.method)?.safeParse(request);
   if (!parsed || parsed.success) return undefined;
-  const problems = parsed.error.issues.map((i) => `${i.path.join('.') || 'the request'}: ${i.message}`);
+  const issues = parsed.error.issues;
+  const problems = issues
+    .slice(0, MAX_ISSUES)
+    .map((i) => `${i.path.join('.') || 'the request'}: ${i.message}`);
+  if (issues.length > MAX_ISSUES) problems.push(`and ${issues.length - MAX_ISSUES} more`);
   return `Invalid params for ${request.method}: ${problems.join('; ')}`;
 }
 

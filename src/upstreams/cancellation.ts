@@ -5,32 +5,24 @@ const MAX_CANCELLATIONS = 100;
 const MAX_REASON = 200;
 
 /**
- * The cancellations in a POST body (SPEC §11: a `notifications/cancelled`
+ * The valid cancellations in a POST body (SPEC §11: a `notifications/cancelled`
  * reaches the request it names, on whichever instance and whichever of the
- * connection's servers has it), and what is left for the transport: null when
- * the body held nothing else, the other messages otherwise (a batch stays a
- * batch). A message that is not a valid cancellation stays with the rest, for
- * the transport to answer as it answers any POST; a body over a batch's size
- * is left whole. What goes on (over the stream bus, to every instance) is
- * rebuilt from the parsed fields only: the request id and a short reason,
- * never the client's whole message.
+ * connection's servers has it), and whether the body is nothing else
+ * (`alone`). A body over a batch's size has none here: the transport refuses
+ * it. What goes on (over the stream bus, to every instance) is rebuilt from
+ * the parsed fields only: the request id and a short reason, never the
+ * client's whole message.
  */
-export function takeCancellations(body: unknown): {
-  cancellations: JSONRPCNotification[];
-  rest: unknown;
-} {
+export function cancellationsIn(body: unknown): { cancellations: JSONRPCNotification[]; alone: boolean } {
   const messages = Array.isArray(body) ? body : [body];
-  if (messages.length === 0 || messages.length > MAX_CANCELLATIONS) return { cancellations: [], rest: body };
+  if (messages.length === 0 || messages.length > MAX_CANCELLATIONS)
+    return { cancellations: [], alone: false };
   const cancellations: JSONRPCNotification[] = [];
-  const others: unknown[] = [];
   for (const m of messages) {
     const cancellation = asCancellation(m);
     if (cancellation) cancellations.push(cancellation);
-    else others.push(m);
   }
-  if (cancellations.length === 0) return { cancellations, rest: body };
-  if (others.length === 0) return { cancellations, rest: null };
-  return { cancellations, rest: Array.isArray(body) ? others : others[0] };
+  return { cancellations, alone: cancellations.length === messages.length };
 }
 
 /** A valid `notifications/cancelled`, rebuilt from its request id and reason; null for anything else. */

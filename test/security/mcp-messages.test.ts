@@ -123,12 +123,26 @@ describe('/mcp message checks', () => {
     const answers = batch.body as unknown as Answer[];
     assert.equal(answers.find((a) => a.id === 1)?.error?.code, -32602);
     assert.ok(answers.find((a) => a.id === 2)?.result, 'the good request of the batch is answered');
-    // A method nobody serves stays Method not found, whatever its params; a handler's own error is kept.
+    // A method nobody serves stays Method not found, whatever its params; a refusal before the
+    // parse (this server runs no tasks) keeps its own words.
     const unknown = await post(rpc('tasks/get', { taskId: 5 }));
     assert.equal(unknown.body?.error?.code, -32601);
-    const missing = await post(rpc('tools/call', { name: 'no-such-tool', arguments: {} }));
-    assert.notEqual(missing.body?.error?.code, -32603);
-    assert.ok(missing.body?.error ?? (missing.body?.result as { isError?: boolean })?.isError);
+    const task = await post(rpc('tools/list', { cursor: 5, task: { ttl: 1000 } }));
+    assert.equal(task.body?.error?.code, -32603, JSON.stringify(task.body));
+    assert.match(task.body?.error?.message ?? '', /task/i);
+    assert.doesNotMatch(task.body?.error?.message ?? '', /Invalid params/);
+    // Many problems: the first few are said, and how many more there are.
+    const many = await post(
+      rpc('initialize', {
+        protocolVersion: '2025-06-18',
+        clientInfo: { name: 'c', version: '1' },
+        capabilities: {
+          experimental: Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`k${i}`, i])),
+        },
+      }),
+    );
+    assert.equal(many.body?.error?.code, -32602);
+    assert.match(many.body?.error?.message ?? '', /; and 45 more$/);
   });
 
   test('the transport’s other refusals: Accept, Content-Type, batch size', async () => {

@@ -324,6 +324,45 @@ for (const transport of ['Streamable HTTP', 'stdio'] as const) {
         await waiting;
       });
 
+      test('a cancellation in the batch of the request it names cancels it', async () => {
+        const calls = count('method tools/call');
+        const hangUp = new AbortController();
+        const waiting = post(
+          [
+            { jsonrpc: '2.0', id: 'same', method: 'tools/call', params: { name: 'wait', arguments: {} } },
+            { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 'same' } },
+          ],
+          hangUp.signal,
+        ).catch(() => undefined);
+        // Cancelled on arrival: it never starts at the upstream (were the cancellation lost, it would).
+        await new Promise((r) => setTimeout(r, 500));
+        assert.equal(count('method tools/call'), calls, upstream?.output());
+        hangUp.abort();
+        await waiting;
+      });
+
+      test('a batch the transport refuses cancels nothing, though it holds a valid cancellation', async () => {
+        const calls = count('method tools/call');
+        const stopped = count('\ncancelled');
+        const hangUp = new AbortController();
+        const waiting = post(
+          { jsonrpc: '2.0', id: 'kept', method: 'tools/call', params: { name: 'wait', arguments: {} } },
+          hangUp.signal,
+        ).catch(() => undefined);
+        await until(() => count('method tools/call') >= calls + 1, 'the call reached the upstream');
+        const refused = await post([
+          { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 'kept' } },
+          { jsonrpc: '2.0', id: 1.5, method: 'tools/list' },
+        ]);
+        assert.equal(refused.status, 400);
+        assert.equal(((await refused.json()) as { error: { code: number } }).error.code, -32700);
+        await new Promise((r) => setTimeout(r, 300));
+        assert.equal(count('\ncancelled'), stopped, 'the call was not cancelled');
+        hangUp.abort();
+        await waiting;
+        await until(() => count('\ncancelled') >= stopped + 1, 'the hang-up stopped the call');
+      });
+
       test('a cancellation whose id two calls in flight share, one on a replaced server, cancels neither', async () => {
         const waitCall = {
           jsonrpc: '2.0',

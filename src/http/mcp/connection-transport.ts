@@ -6,12 +6,19 @@ import {
   isInitializeRequest,
   type JSONRPCMessage,
   JSONRPCMessageSchema,
+  type JSONRPCRequest,
   type MessageExtraInfo,
   type RequestId,
   SUPPORTED_PROTOCOL_VERSIONS,
 } from '@modelcontextprotocol/sdk/types.js';
 import type { Request, Response } from 'express';
-import { invalidParams, isRequest, isResponse, plainRequest } from '../../domain/jsonrpc.js';
+import {
+  invalidParams,
+  isRequest,
+  isResponse,
+  paramsMayBeInvalid,
+  plainRequest,
+} from '../../domain/jsonrpc.js';
 
 /** The SDK transport's limit on a batch (server/requestBody.js). */
 const MAX_BATCH_SIZE = 100;
@@ -102,8 +109,8 @@ export class ConnectionTransport implements Transport {
 
   private next = 0;
   private readonly byId = new Map<number, Exchange>();
-  /** Requests in flight whose params their method's schema refuses: what is wrong, in words. */
-  private readonly invalid = new Map<number, string>();
+  /** Requests in flight whose params are not known to be valid (their answer may be a failed parse). */
+  private readonly unchecked = new Map<number, JSONRPCRequest>();
   private closed = false;
 
   /**
@@ -136,8 +143,19 @@ export class ConnectionTransport implements Transport {
 
   async start(): Promise<void> {}
 
-  /** Serves one POST whose JSON body express has parsed, or refuses it as the SDK would (false). */
-  handle(req: Request, res: Response, body: unknown, authInfo: AuthInfo | undefined): boolean {
+  /**
+   * Serves one POST whose JSON body express has parsed, or refuses it as the
+   * SDK would (false). `relayed`: the body's cancellations reach their
+   * requests another way (the stream bus, to every server of the connection),
+   * so here they are checked with the rest and then left out.
+   */
+  handle(
+    req: Request,
+    res: Response,
+    body: unknown,
+    authInfo: AuthInfo | undefined,
+    relayed = false,
+  ): boolean {
     const refuse = (status: number, code: number, message: string) => {
       res.status(status).json(errorBody(code, message));
       return false;
@@ -186,9 +204,10 @@ export class ConnectionTransport implements Transport {
     }
     const requestInfo = { headers: req.headers };
     const extra: MessageExtraInfo = { authInfo, requestInfo };
+    const deliver = (m: JSONRPCMessage) => (relayed && this.matching(m) ? null : this.translateCancel(m));
     if (!messages.some(isRequest)) {
       for (const m of messages) {
-        const translated = this.translateCancel(m);
+        const translated = deliver(m);
         if (translated) this.onmessage?.(translated, extra);
       }
       res.status(202).end();
@@ -197,14 +216,13 @@ export class ConnectionTransport implements Transport {
     const exchange = new Exchange(res, Array.isArray(body));
     const inbound: JSONRPCMessage[] = messages.flatMap((m) => {
       if (!isRequest(m)) {
-        const translated = this.translateCancel(m);
+        const translated = deliver(m);
         return translated ? [translated] : [];
       }
       const internal = ++this.next;
       exchange.ids.set(internal, m.id);
       this.byId.set(internal, exchange);
-      const problem = invalidParams(m);
-      if (problem) this.invalid.set(internal, problem);
+      if (paramsMayBeInvalid(m)) this.unchecked.set(internal, m);
       return [{ ...m, id: internal }];
     });
     if (this.streams && messages.some((m) => STREAMED_METHODS.has((m as { method?: string }).method ?? ''))) {
@@ -217,7 +235,7 @@ export class ConnectionTransport implements Transport {
       // The client went away before its answers: stop what it asked for.
       for (const internal of exchange.ids.keys()) {
         this.byId.delete(internal);
-        this.invalid.delete(internal);
+        this.unchecked.delete(internal);
         this.onmessage?.(
           {
             jsonrpc: '2.0',
@@ -277,16 +295,20 @@ export class ConnectionTransport implements Transport {
 
   /**
    * The SDK's Protocol answers a request its method's schema refuses with an
-   * internal error (-32603) whose message is zod's issue list; the client sent
-   * bad params, so it gets Invalid params (-32602) and what is wrong. Any
-   * other answer (no such method, a handler's own error) is left as it is.
+   * internal error (-32603) whose message is zod's issue list (JSON, an
+   * array); the client sent bad params, so it gets Invalid params (-32602)
+   * and what is wrong, when the method's schema refuses them indeed. Any other
+   * answer (no such method, a capability refused, a handler's own error) is
+   * left as it is.
    */
   private withInvalidParams(internal: number, message: JSONRPCMessage): JSONRPCMessage {
-    const problem = this.invalid.get(internal);
-    if (problem === undefined) return message;
-    this.invalid.delete(internal);
+    const request = this.unchecked.get(internal);
+    if (request === undefined) return message;
+    this.unchecked.delete(internal);
     if (!('error' in message) || message.error.code !== ErrorCode.InternalError) return message;
-    return { ...message, error: { code: ErrorCode.InvalidParams, message: problem } };
+    if (!message.error.message.startsWith('[')) return message;
+    const problem = invalidParams(request);
+    return problem ? { ...message, error: { code: ErrorCode.InvalidParams, message: problem } } : message;
   }
 
   async close(): Promise<void> {

@@ -1,10 +1,11 @@
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import type { JSONRPCNotification } from '@modelcontextprotocol/sdk/types.js';
 import { type ErrorRequestHandler, type Request, type RequestHandler, type Response, Router } from 'express';
 import { callerOf, type McpCaller } from '../../services/caller.js';
 import type { Services } from '../../services/context.js';
 import { traceMcpRequest } from '../../telemetry/mcp-request.js';
-import { takeCancellations } from '../../upstreams/cancellation.js';
+import { cancellationsIn } from '../../upstreams/cancellation.js';
 import type { McpRuntime } from '../../upstreams/runtime.js';
 import { toWaxsealError } from '../errors.js';
 import { requireBearer } from './bearer.js';
@@ -79,6 +80,7 @@ export function mcpEndpoint(
     const caller = callerOf((req as Request & { auth?: AuthInfo }).auth);
     let body: unknown = req.body;
     let instructions: string | undefined;
+    let cancellations: JSONRPCNotification[] = [];
     if (runtime) {
       // Answers to our requests to the client (sampling, elicitation) arrive as POSTs of their own.
       const answered = await runtime.relay.acceptAnswers(caller.connection.id, body);
@@ -90,21 +92,29 @@ export function mcpEndpoint(
         }
         return;
       }
-      // SPEC §11: a cancellation reaches the request it names, on whichever instance and server has it,
-      // whether POSTed on its own or beside other messages.
-      const { cancellations, rest } = takeCancellations(answered.rest);
-      for (const c of cancellations) await runtime.bus.publish('cancel', caller.connection.id, c);
-      if (rest === null) {
+      body = answered.rest;
+      // SPEC §11: a cancellation reaches the request it names, on whichever instance and server has it.
+      const found = cancellationsIn(body);
+      cancellations = found.cancellations;
+      if (found.alone) {
+        for (const c of cancellations) await runtime.bus.publish('cancel', caller.connection.id, c);
         res.status(202).end();
         return;
       }
-      body = rest;
       if (runtime.gateway && isInitialize(body)) {
         instructions = await runtime.gateway.clientInitialized(caller, body);
       }
     }
     const { transport } = await servers.for(caller, isInitialize(body) ? { instructions } : undefined);
-    transport.handle(req, res, body, (req as Request & { auth?: AuthInfo }).auth);
+    const relayed = cancellations.length > 0;
+    const served = transport.handle(req, res, body, (req as Request & { auth?: AuthInfo }).auth, relayed);
+    // Beside other messages: once the POST is accepted (so a request of this very POST can be named too).
+    if (served && relayed && runtime) {
+      const connectionId = caller.connection.id;
+      void Promise.all(cancellations.map((c) => runtime.bus.publish('cancel', connectionId, c))).catch(
+        (err) => s.log.warn({ err: (err as Error).message }, 'a cancellation was not relayed'),
+      );
+    }
   };
   const onError: ErrorRequestHandler = (err, _req, res, next) => {
     const known = toWaxsealError(err);
