@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import {
+  LATEST_PROTOCOL_VERSION,
   LoggingMessageNotificationSchema,
   type ResourceUpdatedNotification,
   ResourceUpdatedNotificationSchema,
@@ -394,6 +395,28 @@ for (const transport of ['Streamable HTTP', 'stdio'] as const) {
         second.abort();
         await Promise.all([a, b]);
         await until(() => count('\ncancelled') >= stopped + 2, 'both calls stopped at the hang-up');
+      });
+
+      test('an initialize sent as a batch of one starts the upstream sessions afresh, as one sent alone', async () => {
+        const initialize = (id: number) => ({
+          jsonrpc: '2.0',
+          id,
+          method: 'initialize',
+          params: {
+            protocolVersion: LATEST_PROTOCOL_VERSION,
+            capabilities: {},
+            clientInfo: { name: 'batch-of-one', version: '1.0.0' },
+          },
+        });
+        for (const body of [initialize(1), [initialize(2)]]) {
+          const opened = count('method initialize');
+          const res = await post(body);
+          assert.equal(res.status, 200);
+          const answer = (await res.json()) as { result?: unknown } | Array<{ result?: unknown }>;
+          assert.equal(Array.isArray(answer), Array.isArray(body), 'a batch is answered with a batch');
+          assert.ok((Array.isArray(answer) ? answer[0] : answer)?.result);
+          await until(() => count('method initialize') > opened, `the upstream session was opened afresh`);
+        }
       });
     }
   });

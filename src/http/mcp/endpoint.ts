@@ -23,8 +23,10 @@ export interface ToolContext {
 /** A hook to add tools to each request's McpServer (library mode, SPEC §9). */
 export type RegisterTools = (server: McpServer, context: ToolContext) => void;
 
-function isInitialize(body: unknown): boolean {
-  return !Array.isArray(body) && (body as { method?: unknown })?.method === 'initialize';
+/** The initialize request a POST body is, alone or as a batch of one (the transport refuses it beside others). */
+function initializeIn(body: unknown): unknown {
+  const only = Array.isArray(body) && body.length === 1 ? body[0] : body;
+  return (only as { method?: unknown } | null)?.method === 'initialize' ? only : undefined;
 }
 
 const jsonRpcError = (code: number, message: string) => ({
@@ -101,11 +103,12 @@ export function mcpEndpoint(
         res.status(202).end();
         return;
       }
-      if (runtime.gateway && isInitialize(body)) {
-        instructions = await runtime.gateway.clientInitialized(caller, body);
+      const initialize = initializeIn(body);
+      if (runtime.gateway && initialize) {
+        instructions = await runtime.gateway.clientInitialized(caller, initialize);
       }
     }
-    const { transport } = await servers.for(caller, isInitialize(body) ? { instructions } : undefined);
+    const { transport } = await servers.for(caller, initializeIn(body) ? { instructions } : undefined);
     const relayed = cancellations.length > 0;
     const served = transport.handle(req, res, body, (req as Request & { auth?: AuthInfo }).auth, relayed);
     // Beside other messages: once the POST is accepted (so a request of this very POST can be named too).
