@@ -218,6 +218,23 @@ for (const transport of ['Streamable HTTP', 'stdio'] as const) {
         }
       };
 
+      /** A `wait` call POSTed on its own under `id`, once the upstream runs it; `hangUp` ends its POST. */
+      const waitingCall = async (id: string, what = 'the call reached the upstream') => {
+        const calls = count('method tools/call');
+        const stop = new AbortController();
+        const answered = post(
+          { jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'wait', arguments: {} } },
+          stop.signal,
+        ).catch(() => undefined);
+        await until(() => count('method tools/call') >= calls + 1, what);
+        return {
+          hangUp: async () => {
+            stop.abort();
+            await answered;
+          },
+        };
+      };
+
       test('a notifications/cancelled POSTed on its own cancels the upstream request it names', async () => {
         const stop = new AbortController();
         const call = client.callTool({ name: 'wait', arguments: {} }, undefined, {
@@ -292,14 +309,8 @@ for (const transport of ['Streamable HTTP', 'stdio'] as const) {
       });
 
       test('a cancellation POSTed beside another request reaches a call on a replaced server', async () => {
-        const calls = count('method tools/call');
         const stopped = count('\ncancelled');
-        const hangUp = new AbortController();
-        const waiting = post(
-          { jsonrpc: '2.0', id: 'mixed', method: 'tools/call', params: { name: 'wait', arguments: {} } },
-          hangUp.signal,
-        ).catch(() => undefined);
-        await until(() => count('method tools/call') >= calls + 1, 'the call reached the upstream');
+        const call = await waitingCall('mixed');
         // A new key: the connection's next POST is served by a new server, the call stays on the old one.
         const { connectionId } = await whoami(client);
         await regenerateKey(server.services, connectionId as string, { label: 'test admin' });
@@ -321,8 +332,7 @@ for (const transport of ['Streamable HTTP', 'stdio'] as const) {
         );
         assert.ok(answers[0]?.result?.tools.length);
         await until(() => count('\ncancelled') >= stopped + 1, 'the cancellation stopped the call upstream');
-        hangUp.abort();
-        await waiting;
+        await call.hangUp();
       });
 
       test('a cancellation in the batch of the request it names cancels it', async () => {
@@ -343,14 +353,8 @@ for (const transport of ['Streamable HTTP', 'stdio'] as const) {
       });
 
       test('a batch the transport refuses cancels nothing, though it holds a valid cancellation', async () => {
-        const calls = count('method tools/call');
         const stopped = count('\ncancelled');
-        const hangUp = new AbortController();
-        const waiting = post(
-          { jsonrpc: '2.0', id: 'kept', method: 'tools/call', params: { name: 'wait', arguments: {} } },
-          hangUp.signal,
-        ).catch(() => undefined);
-        await until(() => count('method tools/call') >= calls + 1, 'the call reached the upstream');
+        const call = await waitingCall('kept');
         const refused = await post([
           { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 'kept' } },
           { jsonrpc: '2.0', id: 1.5, method: 'tools/list' },
@@ -359,29 +363,17 @@ for (const transport of ['Streamable HTTP', 'stdio'] as const) {
         assert.equal(((await refused.json()) as { error: { code: number } }).error.code, -32700);
         await new Promise((r) => setTimeout(r, 300));
         assert.equal(count('\ncancelled'), stopped, 'the call was not cancelled');
-        hangUp.abort();
-        await waiting;
+        await call.hangUp();
         await until(() => count('\ncancelled') >= stopped + 1, 'the hang-up stopped the call');
       });
 
       test('a cancellation whose id two calls in flight share, one on a replaced server, cancels neither', async () => {
-        const waitCall = {
-          jsonrpc: '2.0',
-          id: 'twice',
-          method: 'tools/call',
-          params: { name: 'wait', arguments: {} },
-        };
-        const calls = count('method tools/call');
         const stopped = count('\ncancelled');
-        const first = new AbortController();
-        const a = post(waitCall, first.signal).catch(() => undefined);
-        await until(() => count('method tools/call') >= calls + 1, 'the first call reached the upstream');
+        const first = await waitingCall('twice', 'the first call reached the upstream');
         const { connectionId } = await whoami(client);
         await regenerateKey(server.services, connectionId as string, { label: 'test admin' });
         await client.listTools();
-        const second = new AbortController();
-        const b = post(waitCall, second.signal).catch(() => undefined);
-        await until(() => count('method tools/call') >= calls + 2, 'the second call reached the upstream');
+        const second = await waitingCall('twice', 'the second call reached the upstream');
         const cancel = await post({
           jsonrpc: '2.0',
           method: 'notifications/cancelled',
@@ -391,9 +383,7 @@ for (const transport of ['Streamable HTTP', 'stdio'] as const) {
         await new Promise((r) => setTimeout(r, 300));
         assert.equal(count('\ncancelled'), stopped, 'neither call was cancelled');
         // Hanging up cancels each of them, so both were still running.
-        first.abort();
-        second.abort();
-        await Promise.all([a, b]);
+        await Promise.all([first.hangUp(), second.hangUp()]);
         await until(() => count('\ncancelled') >= stopped + 2, 'both calls stopped at the hang-up');
       });
 

@@ -6,6 +6,7 @@ import {
   isInitializeRequest,
   type JSONRPCMessage,
   JSONRPCMessageSchema,
+  type JSONRPCNotification,
   type JSONRPCRequest,
   type MessageExtraInfo,
   type RequestId,
@@ -85,6 +86,11 @@ class Exchange {
     }
     return true;
   }
+}
+
+/** A client's `notifications/cancelled`. */
+function isCancellation(m: JSONRPCMessage): m is JSONRPCNotification {
+  return 'method' in m && m.method === 'notifications/cancelled' && !('id' in m);
 }
 
 const errorBody = (code: number, message: string) => ({ jsonrpc: '2.0', error: { code, message }, id: null });
@@ -204,7 +210,7 @@ export class ConnectionTransport implements Transport {
     }
     const requestInfo = { headers: req.headers };
     const extra: MessageExtraInfo = { authInfo, requestInfo };
-    const deliver = (m: JSONRPCMessage) => (relayed && this.matching(m) ? null : this.translateCancel(m));
+    const deliver = (m: JSONRPCMessage) => (relayed && isCancellation(m) ? null : this.translateCancel(m));
     if (!messages.some(isRequest)) {
       for (const m of messages) {
         const translated = deliver(m);
@@ -265,7 +271,7 @@ export class ConnectionTransport implements Transport {
 
   /** The internal ids of the requests in flight a cancellation names; null when `m` is not one. */
   private matching(m: JSONRPCMessage): number[] | null {
-    if (!('method' in m) || m.method !== 'notifications/cancelled' || 'id' in m) return null;
+    if (!isCancellation(m)) return null;
     const wanted = (m.params as { requestId?: RequestId } | undefined)?.requestId;
     const matches: number[] = [];
     for (const [internal, exchange] of this.byId) {

@@ -29,6 +29,11 @@ function initializeIn(body: unknown): unknown {
   return (only as { method?: unknown } | null)?.method === 'initialize' ? only : undefined;
 }
 
+/** SPEC §11: a connection's cancellations go to every instance, whichever has the requests they name. */
+async function relay(runtime: McpRuntime, connectionId: string, cancellations: JSONRPCNotification[]) {
+  for (const c of cancellations) await runtime.bus.publish('cancel', connectionId, c);
+}
+
 const jsonRpcError = (code: number, message: string) => ({
   jsonrpc: '2.0',
   error: { code, message },
@@ -99,23 +104,22 @@ export function mcpEndpoint(
       const found = cancellationsIn(body);
       cancellations = found.cancellations;
       if (found.alone) {
-        for (const c of cancellations) await runtime.bus.publish('cancel', caller.connection.id, c);
+        await relay(runtime, caller.connection.id, cancellations);
         res.status(202).end();
         return;
       }
-      const initialize = initializeIn(body);
-      if (runtime.gateway && initialize) {
-        instructions = await runtime.gateway.clientInitialized(caller, initialize);
-      }
     }
-    const { transport } = await servers.for(caller, initializeIn(body) ? { instructions } : undefined);
+    const initialize = initializeIn(body);
+    if (runtime?.gateway && initialize) {
+      instructions = await runtime.gateway.clientInitialized(caller, initialize);
+    }
+    const { transport } = await servers.for(caller, initialize ? { instructions } : undefined);
     const relayed = cancellations.length > 0;
     const served = transport.handle(req, res, body, (req as Request & { auth?: AuthInfo }).auth, relayed);
     // Beside other messages: once the POST is accepted (so a request of this very POST can be named too).
     if (served && relayed && runtime) {
-      const connectionId = caller.connection.id;
-      void Promise.all(cancellations.map((c) => runtime.bus.publish('cancel', connectionId, c))).catch(
-        (err) => s.log.warn({ err: (err as Error).message }, 'a cancellation was not relayed'),
+      void relay(runtime, caller.connection.id, cancellations).catch((err) =>
+        s.log.warn({ err: (err as Error).message }, 'a cancellation was not relayed'),
       );
     }
   };
