@@ -20,7 +20,7 @@ import { errorRenderer } from './errors.js';
 import { createMetrics, healthRouter } from './health.js';
 import { abuseLimits } from './limits.js';
 import { mcpEndpoint, type RegisterTools } from './mcp/endpoint.js';
-import { mcpPostFirst } from './mcp/post-first.js';
+import { dispatchFirst, mcpPostFirst } from './mcp/post-first.js';
 import { toolCatalog } from './mcp/tool-catalog.js';
 import { authorizeRouter } from './oauth/authorize.js';
 import { introspectRouter } from './oauth/introspect.js';
@@ -39,16 +39,21 @@ import { webRouter } from './web.js';
 
 /** Headers for every response: no framing (clickjacking on sign-in and consent), no sniffing, no referrer. */
 function securityHeaders(s: Services) {
+  const headers: Array<[string, string]> = [
+    [
+      'Content-Security-Policy',
+      "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; object-src 'none'",
+    ],
+    ['X-Frame-Options', 'DENY'],
+    ['X-Content-Type-Options', 'nosniff'],
+    ['Referrer-Policy', 'no-referrer'],
+    ['Cross-Origin-Opener-Policy', 'same-origin'],
+  ];
+  if (s.config.secureCookies)
+    headers.push(['Strict-Transport-Security', 'max-age=31536000; includeSubDomains']);
+  // Node's setHeader itself: none is a Content-Type, so express's res.set would only add its checks.
   return (_req: Request, res: Response, next: NextFunction) => {
-    res.set({
-      'Content-Security-Policy':
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; object-src 'none'",
-      'X-Frame-Options': 'DENY',
-      'X-Content-Type-Options': 'nosniff',
-      'Referrer-Policy': 'no-referrer',
-      'Cross-Origin-Opener-Policy': 'same-origin',
-    });
-    if (s.config.secureCookies) res.set('Strict-Transport-Security', 'max-age=31536000; includeSubDomains');
+    for (const [name, value] of headers) res.setHeader(name, value);
     next();
   };
 }
@@ -80,7 +85,9 @@ export function createApp(s: Services, options: { tools?: RegisterTools[]; mcp?:
     };
   const headers = securityHeaders(s);
   const mcp = mcpEndpoint(s, options.tools, options.mcp);
-  app.use(mcpPostFirst([measured('/mcp'), headers], mcp.post));
+  const mcpFirst = mcpPostFirst([measured('/mcp'), headers], mcp.post);
+  // The app's first layer: POST /mcp, before express's dispatch too (dispatchFirst below).
+  app.use(mcpFirst);
   app.use(measured());
   app.use(headers);
   app.get('/assets/waxseal.css', (_req, res) => {
@@ -121,5 +128,6 @@ export function createApp(s: Services, options: { tools?: RegisterTools[]; mcp?:
   });
   app.use(malformedEscapes);
   app.use(errorRenderer(s));
+  dispatchFirst(app, mcpFirst);
   return app;
 }

@@ -10,7 +10,7 @@ import express, {
   Router,
 } from 'express';
 import type { McpPost } from '../../src/http/mcp/endpoint.js';
-import { mcpPostFirst } from '../../src/http/mcp/post-first.js';
+import { dispatchFirst, mcpPostFirst } from '../../src/http/mcp/post-first.js';
 
 /**
  * http/mcp/post-first.ts runs POST /mcp's handlers without express's router
@@ -70,11 +70,18 @@ function post(): McpPost {
   return { checks: [step('first'), step('second')], handlers: [step('serve')], onError, fallThrough };
 }
 
-/** An app whose /mcp is express's router only, or is served first by mcpPostFirst (the router behind it). */
-function app(first: boolean) {
+type Mode = 'router' | 'first' | 'dispatched';
+
+/**
+ * An app whose /mcp is express's router only (`router`), or is served first by
+ * mcpPostFirst (the router behind it), as the app's first layer (`first`) or
+ * before express's dispatch as well (`dispatched`, as http/app.ts has it).
+ */
+function app(mode: Mode) {
   const p = post();
   const a = express();
-  if (first) a.use(mcpPostFirst([], p));
+  const first = mcpPostFirst([], p);
+  if (mode !== 'router') a.use(first);
   const router = Router();
   router.all('/mcp', ...p.checks);
   router.post('/mcp', ...p.handlers, p.onError);
@@ -86,18 +93,16 @@ function app(first: boolean) {
   a.use(((err, req, res, _next) => {
     res.status(500).json({ error: (err as Error).message, steps: trace(req) });
   }) as ErrorRequestHandler);
+  if (mode === 'dispatched') dispatchFirst(a, first);
   return a;
 }
 
 describe('POST /mcp served before the router', () => {
   const servers: ReturnType<ReturnType<typeof express>['listen']>[] = [];
-  const bases: { router: string; first: string } = { router: '', first: '' };
+  const bases: Record<Mode, string> = { router: '', first: '', dispatched: '' };
   before(async () => {
-    for (const [key, first] of [
-      ['router', false],
-      ['first', true],
-    ] as const) {
-      const server = app(first).listen(0, '127.0.0.1');
+    for (const key of ['router', 'first', 'dispatched'] as const) {
+      const server = app(key).listen(0, '127.0.0.1');
       await new Promise((resolve) => server.once('listening', resolve));
       servers.push(server);
       bases[key] = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -116,6 +121,7 @@ describe('POST /mcp served before the router', () => {
     for (const c of Object.keys(BEHAVIOUR)) {
       const expected = await call(bases.router, c);
       assert.deepEqual(await call(bases.first, c), expected, c);
+      assert.deepEqual(await call(bases.dispatched, c), expected, `${c}, before express's dispatch`);
     }
   });
 
@@ -148,5 +154,23 @@ describe('POST /mcp served before the router', () => {
       status: 500,
       body: { error: 'pass', steps: ['first', 'second', 'serve', 'onError'] },
     });
+  });
+
+  test("other requests are express's own, answered as before", async () => {
+    for (const [method, path] of [
+      ['GET', '/mcp'],
+      ['POST', '/other'],
+      ['POST', '/MCP'],
+      ['POST', '/mcp/'],
+      ['POST', '/mcp?x=1'],
+      ['PUT', '/mcp'],
+    ]) {
+      const answers = [];
+      for (const base of [bases.router, bases.dispatched]) {
+        const res = await fetch(`${base}${path}`, { method, headers: { 'x-case': 'ok' } });
+        answers.push({ status: res.status, body: await res.json() });
+      }
+      assert.deepEqual(answers[1], answers[0], `${method} ${path}`);
+    }
   });
 });

@@ -19,10 +19,13 @@ function displayIp(ip: string): string {
  */
 export function connectionPolicy(s: Services) {
   const budgets = s.budgets;
+  // No proxy trusted: req.ip is the socket's address, without parsing X-Forwarded-For for nothing.
+  const direct = s.config.trustProxyHops === 0;
   return (req: Request, res: Response, next: NextFunction) => {
     const extra = (req as Request & { auth?: AuthInfo }).auth?.extra as CallerExtra | undefined;
     if (!extra) return next();
-    s.lastUsed.record(extra.connectionId, displayIp(clientIp(req)));
+    const ip = direct ? (req.socket.remoteAddress ?? 'unknown') : clientIp(req);
+    s.lastUsed.record(extra.connectionId, displayIp(ip));
     if (!budgets) return next();
     const waited = budgets.take(extra.connectionId);
     if (waited === 0) return next();

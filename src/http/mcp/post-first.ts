@@ -1,5 +1,12 @@
-import type { RequestHandler } from 'express';
+import type { Express, NextFunction, Request, RequestHandler, Response } from 'express';
 import type { McpPost } from './endpoint.js';
+
+/** An error of a POST /mcp served before express (`dispatchFirst`), for the app's error handlers. */
+const RAISED = Symbol('raised before express');
+type Raised = Request & { [RAISED]?: unknown };
+
+const isMcpPost = (req: { method?: string; url?: string }) =>
+  req.method === 'POST' && (req.url === '/mcp' || Boolean(req.url?.startsWith('/mcp?')));
 
 /**
  * `POST /mcp`, the request every MCP call is, served first and without the
@@ -16,7 +23,8 @@ export function mcpPostFirst(before: RequestHandler[], post: McpPost): RequestHa
   const handlers = [...before, ...post.checks, ...post.handlers];
   const checked = before.length + post.checks.length;
   return (req, res, out) => {
-    if (req.method !== 'POST' || (req.url !== '/mcp' && !req.url.startsWith('/mcp?'))) return out();
+    if (RAISED in req) return out((req as Raised)[RAISED]);
+    if (!isMcpPost(req)) return out();
     const fallThrough = () => post.fallThrough(req, res, out);
     const run = (k: number): void => {
       const handler = handlers[k];
@@ -52,5 +60,33 @@ export function mcpPostFirst(before: RequestHandler[], post: McpPost): RequestHa
       }
     };
     run(0);
+  };
+}
+
+/**
+ * Serves POST /mcp before express's own dispatch as well (issue 13: `app.handle`
+ * builds a final handler and its router parses the URL and walks its first
+ * layer, some 3 % of a whoami's CPU). The request is set up as `app.handle`
+ * sets it up (the circular references, express's prototypes, `res.locals`)
+ * and given to `first`, the app's first layer (`mcpPostFirst`). An error it
+ * passes on is raised again by that layer when express takes the request, so
+ * the app's error handlers render it as before; every other request is
+ * express's, untouched.
+ */
+export function dispatchFirst(app: Express, first: RequestHandler): void {
+  type Handle = (req: Request, res: Response, callback?: NextFunction) => void;
+  const handled = app as unknown as { handle: Handle; request: object; response: object };
+  const routed = handled.handle;
+  handled.handle = function handle(req, res, callback) {
+    if (!isMcpPost(req)) return routed.call(this, req, res, callback);
+    req.res = res;
+    res.req = req;
+    Object.setPrototypeOf(req, handled.request);
+    Object.setPrototypeOf(res, handled.response);
+    res.locals ??= Object.create(null);
+    first(req, res, (err?: unknown) => {
+      (req as Raised)[RAISED] = err ?? new Error('POST /mcp was left unanswered');
+      routed.call(this, req, res, callback);
+    });
   };
 }
