@@ -24,6 +24,7 @@ import {
 import type { GatewayCaller } from './caller.js';
 import { LOCAL, NameIndex, Naming } from './catalog.js';
 import { mayUse, type UpstreamDefinition } from './config.js';
+import { type DirectCall, directCalls } from './direct-call.js';
 import { RpcError } from './errors.js';
 import { type DownstreamExtra, type Forward, GATEWAY_INFO } from './forwarding.js';
 import { Guard } from './guard.js';
@@ -51,6 +52,7 @@ export class Gateway {
   readonly byName: ReadonlyMap<string, UpstreamDefinition>;
 
   readonly sources: SourceParts;
+  private readonly localNamesOf = new WeakMap<Server, Map<ListKind, Promise<Set<string>>>>();
 
   constructor(readonly parts: GatewayParts) {
     this.byName = new Map(parts.upstreams.map((u) => [u.name, u]));
@@ -84,6 +86,7 @@ export class Gateway {
     });
     // The built-in and library names are fixed for a caller's server: listed once, not per request.
     const localNames = new Map<ListKind, Promise<Set<string>>>();
+    this.localNamesOf.set(server, localNames);
     const exchange = (extra: DownstreamExtra, streams = false) =>
       new Exchange(this, caller, extra, local, streams && streaming, localNames);
     server.setRequestHandler(ListToolsRequestSchema, (r, extra) =>
@@ -117,6 +120,21 @@ export class Gateway {
     );
     server.setRequestHandler(SetLevelRequestSchema, (r, extra) => exchange(extra).setLevel(r.params.level));
     return server;
+  }
+
+  /**
+   * What serves the common call of a caller's server without its Protocol
+   * (direct-call.ts), knowing the local names its requests have listed.
+   */
+  directFor(caller: GatewayCaller, server: Server | McpServer): DirectCall | undefined {
+    const localNames = this.localNamesOf.get(server as Server);
+    if (!localNames) return undefined;
+    const { names, naming } = this;
+    return directCalls(
+      { ...this.sources, names, naming, permissions: this.parts.permissions },
+      caller,
+      localNames,
+    );
   }
 
   /**

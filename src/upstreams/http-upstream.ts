@@ -6,7 +6,7 @@ import {
 } from '@modelcontextprotocol/sdk/types.js';
 import type { UpstreamKeys } from './bound-keys.js';
 import type { HttpUpstream } from './config.js';
-import { upstreamFetch, upstreamPost } from './credential.js';
+import { type UpstreamPost, upstreamFetch, upstreamPost } from './credential.js';
 import { type Forward, sourceClient } from './forwarding.js';
 import { type Guard, UpstreamLost } from './guard.js';
 import { UpstreamHttpTransport } from './http-transport.js';
@@ -83,6 +83,8 @@ export class HttpUpstreams {
   private readonly pools = new Map<string, Pool>();
   /** Idle clients in all pools. */
   private idleCount = 0;
+  /** Upstreams that answered a connection's initialize without a session, and the protocol version agreed. */
+  private readonly stateless = new Map<string, string>();
 
   constructor(
     private readonly keys: UpstreamKeys,
@@ -135,6 +137,11 @@ export class HttpUpstreams {
     return opened;
   }
 
+  /** POSTs a message to the upstream as this connection, with its headers and credential (direct-call.ts). */
+  post(upstream: HttpUpstream, connectionId: string): UpstreamPost {
+    return upstreamPost(this.keys, upstream, connectionId);
+  }
+
   /** Ends a session at the upstream (DELETE), e.g. after the client started a new one. */
   async terminate(upstream: HttpUpstream, connectionId: string, sessionId: string): Promise<void> {
     this.dropConnection(connectionId);
@@ -147,8 +154,16 @@ export class HttpUpstreams {
     }
   }
 
+  /** The protocol version of a connection's calls to an upstream that keeps no session, once one was opened here. */
+  statelessVersion(connectionId: string, upstream: string): string | undefined {
+    return this.stateless.get(`${connectionId}\u0000${upstream}`);
+  }
+
   /** Closes the idle clients of a connection's sessions (they were replaced or ended). */
   dropConnection(connectionId: string): void {
+    for (const key of this.stateless.keys()) {
+      if (key.startsWith(`${connectionId}\u0000`)) this.stateless.delete(key);
+    }
     for (const [key, pool] of this.pools) {
       if (pool.connectionId !== connectionId) continue;
       this.pools.delete(key);
@@ -184,7 +199,13 @@ export class HttpUpstreams {
       void fresh.client.close().catch(() => undefined);
       throw err;
     }
-    if (transport.sessionId) {
+    if (!transport.sessionId) {
+      if (this.stateless.size >= MAX_POOLS) this.stateless.clear();
+      this.stateless.set(
+        `${o.connectionId}\u0000${upstream.name}`,
+        transport.protocolVersion ?? LATEST_PROTOCOL_VERSION,
+      );
+    } else {
       fresh.pool = this.pool(upstream, o, transport.sessionId);
       await this.sessions.save(o.connectionId, upstream.name, {
         sessionId: transport.sessionId,

@@ -4,7 +4,7 @@
 // Tools: `add-tool` registers a new tool (the SDK then sends tools/list_changed);
 // `burst` sends `count` log messages (each with the time it was sent and `bytes` of padding);
 // `wait` runs until it is cancelled, then logs "cancelled" to stderr. Over HTTP, every received
-// JSON-RPC method is also printed to stderr as "method <name>".
+// JSON-RPC method is also printed to stderr as "method <name> <id>".
 import { createServer } from 'node:http';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
@@ -57,7 +57,7 @@ if (process.argv[2] === 'stdio') {
     const text = Buffer.concat(chunks).toString('utf8');
     const body = text ? JSON.parse(text) : undefined;
     for (const m of Array.isArray(body) ? body : body ? [body] : [])
-      process.stderr.write(`method ${m.method ?? 'response'}\n`);
+      process.stderr.write(`method ${m.method ?? 'response'} ${m.id ?? ''}\n`);
     const sessionId = req.headers['mcp-session-id'];
     if (req.method === 'GET') process.stderr.write(`get ${sessionId}\n`);
     let transport = sessionId ? transports.get(sessionId) : undefined;

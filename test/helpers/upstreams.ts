@@ -10,6 +10,7 @@ import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import type { FetchLike } from '@modelcontextprotocol/sdk/shared/transport.js';
 import {
+  type ClientCapabilities,
   type CreateMessageRequest,
   CreateMessageRequestSchema,
   type ElicitRequest,
@@ -181,8 +182,11 @@ export async function signedInClient(
   server: Pick<TestServer, 'base'> & Partial<TestServer>,
   user: { email: string; password: string },
   clientName = 'Gateway Test Client',
-  /** The transport's own fetch (e.g. to send its GET stream and its POSTs to different instances). */
-  options: { fetch?: FetchLike } = {},
+  /**
+   * The transport's own fetch (e.g. to send its GET stream and its POSTs to different instances);
+   * `capabilities`, what the client declares instead (`{}`: the calls Waxseal serves directly).
+   */
+  options: { fetch?: FetchLike; capabilities?: ClientCapabilities } = {},
 ): Promise<{ client: Client; provider: TestOAuthProvider; asked: Asked }> {
   const provider = new TestOAuthProvider(server as TestServer, user, clientName);
   const url = new URL('/mcp', server.base);
@@ -190,22 +194,24 @@ export async function signedInClient(
     new StreamableHTTPClientTransport(url, { authProvider: provider, fetch: options.fetch });
   const asked: Asked = { sampling: [], elicitation: [] };
   const make = () => {
-    const client = new Client(
-      { name: 'gateway-test', version: '1.0.0' },
-      { capabilities: { sampling: {}, elicitation: {} } },
-    );
-    client.setRequestHandler(CreateMessageRequestSchema, async (request) => {
-      asked.sampling.push(request.params);
-      return {
-        model: 'test-model',
-        role: 'assistant',
-        content: { type: 'text', text: 'The model says: forty-two' },
-      };
-    });
-    client.setRequestHandler(ElicitRequestSchema, async (request) => {
-      asked.elicitation.push(request.params);
-      return { action: 'accept', content: { name: 'Ada Lovelace', check: true } };
-    });
+    const declared = options.capabilities ?? { sampling: {}, elicitation: {} };
+    const client = new Client({ name: 'gateway-test', version: '1.0.0' }, { capabilities: declared });
+    if (declared.sampling) {
+      client.setRequestHandler(CreateMessageRequestSchema, async (request) => {
+        asked.sampling.push(request.params);
+        return {
+          model: 'test-model',
+          role: 'assistant',
+          content: { type: 'text', text: 'The model says: forty-two' },
+        };
+      });
+    }
+    if (declared.elicitation) {
+      client.setRequestHandler(ElicitRequestSchema, async (request) => {
+        asked.elicitation.push(request.params);
+        return { action: 'accept', content: { name: 'Ada Lovelace', check: true } };
+      });
+    }
     return client;
   };
   const first = make();
@@ -221,10 +227,27 @@ export async function signedInClient(
   return { client, provider, asked };
 }
 
-export async function signIn(server: TestServer, email: string, role: string, clientName?: string) {
+export async function signIn(
+  server: TestServer,
+  email: string,
+  role: string,
+  clientName?: string,
+  capabilities?: ClientCapabilities,
+) {
   const user = await addUser(server, email, role);
-  return signedInClient(server, user, clientName);
+  return signedInClient(server, user, clientName, { capabilities });
 }
+
+/**
+ * What a test's client declares, for tests run once per way Waxseal serves a
+ * tool call: through the SDK's Protocol (a client that can be asked for
+ * sampling and elicitation), and directly (one that declares nothing,
+ * src/upstreams/direct-call.ts).
+ */
+export const CLIENT_KINDS = [
+  { kind: 'a client declaring sampling and elicitation', capabilities: { sampling: {}, elicitation: {} } },
+  { kind: 'a client declaring nothing (calls served directly)', capabilities: {} },
+] as const;
 
 export function text(result: unknown): string {
   const content = (result as { content?: Array<{ type: string; text?: string }> }).content ?? [];

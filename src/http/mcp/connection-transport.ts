@@ -20,6 +20,7 @@ import {
   paramsMayBeInvalid,
   plainRequest,
 } from '../../domain/jsonrpc.js';
+import type { DirectCall } from '../../upstreams/direct-call.js';
 
 /** The SDK transport's limit on a batch (server/requestBody.js). */
 const MAX_BATCH_SIZE = 100;
@@ -118,6 +119,8 @@ export class ConnectionTransport implements Transport {
   /** Requests in flight whose params are not known to be valid (their answer may be a failed parse). */
   private readonly unchecked = new Map<number, JSONRPCRequest>();
   private closed = false;
+  /** Requests in flight served by `direct`, and what stops each. */
+  private readonly directly = new Map<number, AbortController>();
 
   /**
    * `streams`: tool calls, prompts and reads may answer over SSE (gateway and
@@ -127,6 +130,8 @@ export class ConnectionTransport implements Transport {
   constructor(
     private readonly streams: boolean,
     private readonly unrelated: (message: JSONRPCMessage) => void = () => undefined,
+    /** Serves the common call without the server's Protocol, or declines it (upstreams/direct-call.ts). */
+    private readonly direct?: DirectCall,
   ) {}
 
   /** How many requests in flight here a client's `notifications/cancelled` names (0 for another message). */
@@ -138,7 +143,7 @@ export class ConnectionTransport implements Transport {
   cancel(message: JSONRPCMessage): boolean {
     const translated = this.translateCancel(message);
     if (!translated || translated === message) return false;
-    this.onmessage?.(translated);
+    this.toServer(translated);
     return true;
   }
 
@@ -214,7 +219,7 @@ export class ConnectionTransport implements Transport {
     if (!messages.some(isRequest)) {
       for (const m of messages) {
         const translated = deliver(m);
-        if (translated) this.onmessage?.(translated, extra);
+        if (translated) this.toServer(translated, extra);
       }
       res.status(202).end();
       return true;
@@ -242,7 +247,7 @@ export class ConnectionTransport implements Transport {
       for (const internal of exchange.ids.keys()) {
         this.byId.delete(internal);
         this.unchecked.delete(internal);
-        this.onmessage?.(
+        this.toServer(
           {
             jsonrpc: '2.0',
             method: 'notifications/cancelled',
@@ -252,8 +257,56 @@ export class ConnectionTransport implements Transport {
         );
       }
     });
-    for (const m of inbound) this.onmessage?.(m, extra);
+    for (const m of inbound) {
+      if (this.direct && isRequest(m)) this.serveDirectly(m, extra);
+      else this.toServer(m, extra);
+    }
     return true;
+  }
+
+  /** To the server's Protocol; a cancellation of a request served directly stops that one instead. */
+  private toServer(m: JSONRPCMessage, extra?: MessageExtraInfo): void {
+    if (isCancellation(m)) {
+      const id = (m.params as { requestId?: RequestId } | undefined)?.requestId;
+      const stop = typeof id === 'number' ? this.directly.get(id) : undefined;
+      if (stop) {
+        this.directly.delete(id as number);
+        stop.abort();
+        return;
+      }
+    }
+    this.onmessage?.(m, extra);
+  }
+
+  /** A request `direct` may serve; what it declines, now or once it looked, goes to the Protocol. */
+  private serveDirectly(m: JSONRPCRequest, extra: MessageExtraInfo): void {
+    const internal = m.id as number;
+    const stop = new AbortController();
+    const served = this.direct?.(m, stop.signal);
+    if (!served) {
+      this.onmessage?.(m, extra);
+      return;
+    }
+    this.directly.set(internal, stop);
+    void served.then(
+      (outcome) => {
+        const stopped = !this.directly.delete(internal);
+        if (outcome === 'fallback') {
+          // Nothing went upstream: the Protocol serves it, unless the client stopped it meanwhile.
+          if (!stopped) this.onmessage?.(m, extra);
+        } else if (outcome !== 'cancelled' && !stopped) {
+          void this.send(outcome.answer);
+        }
+      },
+      (err) => {
+        this.directly.delete(internal);
+        void this.send({
+          jsonrpc: '2.0',
+          id: internal,
+          error: { code: ErrorCode.InternalError, message: String((err as Error)?.message ?? err) },
+        });
+      },
+    );
   }
 
   /**

@@ -75,6 +75,7 @@ export function mcpEndpoint(
     // SPEC §11: what a connection's server sends outside a request goes to the connection's stream.
     (connectionId, message) =>
       void runtime?.bus.publish('stream', connectionId, message).catch(() => undefined),
+    (caller, server) => runtime?.gateway?.directFor(caller, server),
   );
   runtime?.onClose(() => servers.close());
   // SPEC §11: a cancellation POSTed on its own, for a request this instance answers.

@@ -3,6 +3,7 @@ import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import type { McpCaller } from '../../services/caller.js';
+import type { DirectCall } from '../../upstreams/direct-call.js';
 import { ConnectionTransport } from './connection-transport.js';
 
 /** Connections whose server is kept; the least recently used beyond it is closed. */
@@ -54,6 +55,9 @@ export class ConnectionServers {
     private readonly streams: boolean,
     /** Where a message the server sends outside any request goes (the connection's stream, SPEC §11). */
     private readonly unrelated: (connectionId: string, message: JSONRPCMessage) => void = () => undefined,
+    /** What serves the common call of a caller's server without its Protocol (gateway mode). */
+    private readonly direct: (caller: McpCaller, server: Server | McpServer) => DirectCall | undefined = () =>
+      undefined,
   ) {}
 
   /**
@@ -114,7 +118,11 @@ export class ConnectionServers {
   private async open(caller: McpCaller, instructions?: string): Promise<ConnectionServer> {
     const server = this.build(caller, instructions);
     const id = caller.connection.id;
-    const transport = new ConnectionTransport(this.streams, (message) => this.unrelated(id, message));
+    const transport = new ConnectionTransport(
+      this.streams,
+      (message) => this.unrelated(id, message),
+      this.direct(caller, server),
+    );
     await server.connect(this.wrap(transport, caller.connection.id));
     return { server, transport };
   }

@@ -1,0 +1,296 @@
+import { randomBytes } from 'node:crypto';
+import { StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import {
+  CallToolResultSchema,
+  ErrorCode,
+  type JSONRPCMessage,
+  type JSONRPCNotification,
+  type JSONRPCRequest,
+  type JSONRPCResponse,
+  McpError,
+  type RequestId,
+} from '@modelcontextprotocol/sdk/types.js';
+import { isNotification, isRequest, isResponse } from '../domain/jsonrpc.js';
+import type { GatewayCaller } from './caller.js';
+import type { NameIndex, Naming, Target } from './catalog.js';
+import type { HttpUpstream } from './config.js';
+import type { PostAnswer, UpstreamPost } from './credential.js';
+import { isSessionGone, upstreamOutcome } from './errors.js';
+import { DownstreamCancelled, Guard, UpstreamLost } from './guard.js';
+import type { ListKind } from './lists.js';
+import type { ToolPermissions } from './permissions.js';
+import type { SourceParts } from './runner.js';
+
+/**
+ * What a direct call came to: the answer for the client; `fallback`, nothing
+ * was sent upstream and the SDK's Protocol is to serve the request after all;
+ * `cancelled`, no answer is due (as the Protocol sends none for a request
+ * cancelled while it ran).
+ */
+export type DirectOutcome = { answer: JSONRPCResponse } | 'fallback' | 'cancelled';
+
+/**
+ * Serves one request without the SDK's Protocol, or declines it at once
+ * (null). `signal` fires when the client cancels the request or hangs up.
+ */
+export type DirectCall = (request: JSONRPCRequest, signal: AbortSignal) => Promise<DirectOutcome> | null;
+
+export interface DirectParts extends SourceParts {
+  names: NameIndex;
+  naming: Naming;
+  permissions: ToolPermissions;
+}
+
+/** The params of a tools/call this path takes: a name and plain arguments, nothing else. */
+function plainCall(request: JSONRPCRequest): { name: string; arguments?: Record<string, unknown> } | null {
+  if (request.method !== 'tools/call') return null;
+  const params = request.params as Record<string, unknown> | undefined;
+  if (!params || typeof params.name !== 'string') return null;
+  for (const key in params) if (key !== 'name' && key !== 'arguments') return null;
+  const args = params.arguments;
+  if (args !== undefined && (typeof args !== 'object' || args === null || Array.isArray(args))) return null;
+  return params as { name: string; arguments?: Record<string, unknown> };
+}
+
+/** An error as the SDK's Protocol answers a handler's error with it. */
+function failed(id: RequestId, err: unknown): JSONRPCResponse {
+  const e = err as { code?: unknown; message?: string; data?: unknown };
+  return {
+    jsonrpc: '2.0',
+    id,
+    error: {
+      code: Number.isSafeInteger(e.code) ? (e.code as number) : ErrorCode.InternalError,
+      message: e.message ?? 'Internal error',
+      ...(e.data !== undefined && { data: e.data }),
+    },
+  } as JSONRPCResponse;
+}
+
+/**
+ * The common call, a tools/call to a Streamable HTTP upstream, served
+ * without either SDK Protocol (issue 13: the server's Protocol, the Client's
+ * and the pooled Client's lease were a third of a proxied call's CPU; see
+ * docs/architecture.md). It takes only a call the Protocol path would serve
+ * no differently:
+ * - plain params (a name and arguments; no progress token, no task, no _meta),
+ *   so nothing is relayed back on the request's own stream;
+ * - a client that declared no sampling, elicitation or roots, so the upstream
+ *   can ask it nothing;
+ * - a name the upstream listed lately (the routing index) and the session
+ *   the connection already has with it (no initialize).
+ *
+ * Anything else is declined before anything is sent, and the Protocol serves
+ * it. What it keeps of the Protocol path: the allow-list and role check with
+ * its audit event, the Guard (timeout; the client's cancellation or hang-up,
+ * which sends `notifications/cancelled` upstream), a session the upstream has
+ * forgotten (forgotten here too, and the call goes the Protocol's way, which
+ * opens a new one), the bound key and the span (upstreamPost), upstream
+ * health, the result checked with CallToolResultSchema, notifications
+ * passed to the connection's stream, and errors worded as upstreamOutcome
+ * and the Protocol word them.
+ */
+export function directCalls(
+  parts: DirectParts,
+  caller: GatewayCaller,
+  /** The caller's server's local names, once listed (gateway.ts). */
+  localNames: Map<ListKind, Promise<Set<string>>>,
+): DirectCall {
+  const connectionId = caller.connection.id;
+  // Unique within the upstream session, beside the pooled Clients' ids (http-transport.ts).
+  const prefix = `${randomBytes(9).toString('base64url')}.d`;
+  let count = 0;
+
+  /** The upstream item a name stands for, if the index knows it now; else the Protocol path lists. */
+  const target = (exposed: string, local: ReadonlySet<string>): Target | undefined => {
+    for (const t of parts.naming.candidates(exposed, local)) {
+      if (parts.names.lookup(connectionId, 'tools', t.source)?.has(t.name)) return t;
+    }
+    return undefined;
+  };
+
+  return (request, signal) => {
+    const params = plainCall(request);
+    if (!params) return null;
+    const locals = localNames.get('tools');
+    if (!locals) return null;
+    return (async (): Promise<DirectOutcome> => {
+      const local = await locals.catch(() => undefined);
+      if (!local || local.has(params.name)) return 'fallback';
+      const to = target(params.name, local);
+      const upstream = to && parts.byName.get(to.source);
+      if (!to || upstream?.kind !== 'http') return 'fallback';
+      const capabilities = await parts.sessions.clientCapabilities(connectionId);
+      if (Object.keys(capabilities).length > 0) return 'fallback';
+      // The session the connection has with the upstream, or the version of one that keeps none.
+      const stored = await parts.sessions.get(connectionId, upstream.name);
+      const stateless = stored ? undefined : parts.http.statelessVersion(connectionId, upstream.name);
+      const session = stored ?? (stateless ? { protocolVersion: stateless } : undefined);
+      if (!session) return 'fallback';
+      try {
+        await parts.permissions.check(caller, upstream, to.name, params.name);
+      } catch (err) {
+        return { answer: failed(request.id, err) };
+      }
+      const call = new Call(parts, upstream, connectionId, session, `${prefix}${++count}`, signal);
+      return call.run({ ...params, name: to.name }, request.id);
+    })();
+  };
+}
+
+/** One call on the wire: its POST, its answer, its cancellation. */
+class Call {
+  private readonly guard: Guard;
+  private readonly post: UpstreamPost;
+  private readonly url: URL;
+
+  constructor(
+    private readonly parts: DirectParts,
+    private readonly upstream: HttpUpstream,
+    private readonly connectionId: string,
+    private readonly session: { sessionId?: string; protocolVersion: string },
+    private readonly wireId: string,
+    signal: AbortSignal,
+  ) {
+    this.guard = new Guard(upstream.timeoutMs, signal);
+    this.post = parts.http.post(upstream, connectionId);
+    this.url = new URL(upstream.url);
+  }
+
+  private headers(): Record<string, string> {
+    const headers: Record<string, string> = {
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+      'mcp-protocol-version': this.session.protocolVersion,
+    };
+    if (this.session.sessionId) headers['mcp-session-id'] = this.session.sessionId;
+    return headers;
+  }
+
+  /** A message of ours to the upstream that needs no answer (a cancellation, an answer to its request). */
+  private tell(message: JSONRPCMessage): void {
+    void this.post(this.url, this.headers(), JSON.stringify(message))
+      .then((a) => ('response' in a ? a.response.body?.cancel() : undefined))
+      .catch(() => undefined);
+  }
+
+  async run(params: Record<string, unknown>, id: RequestId): Promise<DirectOutcome> {
+    const { guard, upstream } = this;
+    const source = upstream.name;
+    // As the SDK's Client does when a request's signal fires: the upstream is told.
+    const onStop = () =>
+      this.tell({
+        jsonrpc: '2.0',
+        method: 'notifications/cancelled',
+        params: { requestId: this.wireId, reason: String(guard.signal.reason) },
+      });
+    guard.signal.addEventListener('abort', onStop, { once: true });
+    try {
+      const body = JSON.stringify({ jsonrpc: '2.0', id: this.wireId, method: 'tools/call', params });
+      const answer = await guard.race(this.post(this.url, this.headers(), body, guard.signal));
+      const message = await guard.race(this.answerOf(answer));
+      if (message === 'session gone') {
+        if (this.session.sessionId) {
+          await this.parts.sessions.forget(this.connectionId, source, this.session.sessionId);
+        }
+        return 'fallback';
+      }
+      if ('error' in message) {
+        const { code, message: text, data } = message.error;
+        throw new McpError(code, text, data);
+      }
+      const result = CallToolResultSchema.parse(message.result);
+      this.parts.health.succeeded(source);
+      return { answer: { jsonrpc: '2.0', id, result } };
+    } catch (err) {
+      const outcome = upstreamOutcome(source, err, guard.signal);
+      if (outcome.upstreamDown) {
+        this.parts.health.failed(source, outcome.error.message);
+        this.parts.s.log.warn({ upstream: source, err: outcome.error.message }, 'upstream request failed');
+      }
+      // The client cancelled or hung up: the Protocol answers such a request with nothing.
+      if (guard.signal.reason instanceof DownstreamCancelled) return 'cancelled';
+      return { answer: failed(id, outcome.error) };
+    } finally {
+      guard.signal.removeEventListener('abort', onStop);
+      guard.done();
+    }
+  }
+
+  /**
+   * The upstream's answer to the call: read inline when it is all there is
+   * (credential.ts); otherwise the messages of its JSON or SSE body in order,
+   * notifications passed on and its requests answered as the SDK's Client
+   * would (ping; anything else is a method it does not have).
+   */
+  private async answerOf(answer: PostAnswer): Promise<JSONRPCResponse | 'session gone'> {
+    if ('message' in answer) return answer.message;
+    const response = answer.response;
+    if (!response.ok) {
+      const text = await response.text().catch(() => '');
+      const err = new StreamableHTTPError(response.status, `Error POSTing to endpoint: ${text}`);
+      // Only a resumed session can be gone; a stateless upstream's 400 or 404 is its answer.
+      if (this.session.sessionId && isSessionGone(err)) return 'session gone';
+      throw err;
+    }
+    const type = response.headers.get('content-type') ?? '';
+    if (type.includes('text/event-stream') && response.body) {
+      for await (const message of sseMessages(response.body)) {
+        const mine = this.take(message);
+        if (mine) return mine;
+      }
+      throw new UpstreamLost('the connection was lost');
+    }
+    if (type.includes('application/json')) {
+      const parsed: unknown = await response.json();
+      for (const message of (Array.isArray(parsed) ? parsed : [parsed]) as JSONRPCMessage[]) {
+        const mine = this.take(message);
+        if (mine) return mine;
+      }
+    }
+    await response.body?.cancel();
+    throw new UpstreamLost('the upstream answered without a response to the call');
+  }
+
+  /** This call's response; anything else the upstream sent is dealt with here. */
+  private take(message: JSONRPCMessage): JSONRPCResponse | undefined {
+    if (isResponse(message)) return message.id === this.wireId ? message : undefined;
+    if (isRequest(message)) {
+      this.tell(
+        message.method === 'ping'
+          ? { jsonrpc: '2.0', id: message.id, result: {} }
+          : failed(message.id, new McpError(ErrorCode.MethodNotFound, 'Method not found')),
+      );
+      return undefined;
+    }
+    if (isNotification(message)) this.parts.notify(this.connectionId, message as JSONRPCNotification);
+    return undefined;
+  }
+}
+
+/** The JSON-RPC messages of an SSE body (events of type `message`), in order. */
+async function* sseMessages(body: ReadableStream<Uint8Array>): AsyncGenerator<JSONRPCMessage> {
+  const decoder = new TextDecoder();
+  let text = '';
+  for await (const chunk of body) {
+    text += decoder.decode(chunk, { stream: true });
+    for (;;) {
+      const end = /\r?\n\r?\n/.exec(text);
+      if (!end) break;
+      const event = text.slice(0, end.index);
+      text = text.slice(end.index + end[0].length);
+      let data = '';
+      let lines = 0;
+      let type = 'message';
+      for (const line of event.split(/\r?\n/)) {
+        if (line.startsWith('data:')) data += (lines++ > 0 ? '\n' : '') + line.slice(line[5] === ' ' ? 6 : 5);
+        else if (line.startsWith('event:')) type = line.slice(6).trim();
+      }
+      if (type !== 'message' || data === '') continue;
+      try {
+        yield JSON.parse(data) as JSONRPCMessage;
+      } catch {
+        // Not JSON: the SDK's transport reports it and reads on.
+      }
+    }
+  }
+}
