@@ -20,6 +20,7 @@ import { DownstreamCancelled, Guard, UpstreamLost } from './guard.js';
 import type { ListKind } from './lists.js';
 import type { ToolPermissions } from './permissions.js';
 import type { SourceParts } from './runner.js';
+import { sseMessages } from './upstream-streams.js';
 
 /**
  * What a direct call came to: the answer for the client; `fallback`, nothing
@@ -264,33 +265,5 @@ class Call {
     }
     if (isNotification(message)) this.parts.notify(this.connectionId, message as JSONRPCNotification);
     return undefined;
-  }
-}
-
-/** The JSON-RPC messages of an SSE body (events of type `message`), in order. */
-async function* sseMessages(body: ReadableStream<Uint8Array>): AsyncGenerator<JSONRPCMessage> {
-  const decoder = new TextDecoder();
-  let text = '';
-  for await (const chunk of body) {
-    text += decoder.decode(chunk, { stream: true });
-    for (;;) {
-      const end = /\r?\n\r?\n/.exec(text);
-      if (!end) break;
-      const event = text.slice(0, end.index);
-      text = text.slice(end.index + end[0].length);
-      let data = '';
-      let lines = 0;
-      let type = 'message';
-      for (const line of event.split(/\r?\n/)) {
-        if (line.startsWith('data:')) data += (lines++ > 0 ? '\n' : '') + line.slice(line[5] === ' ' ? 6 : 5);
-        else if (line.startsWith('event:')) type = line.slice(6).trim();
-      }
-      if (type !== 'message' || data === '') continue;
-      try {
-        yield JSON.parse(data) as JSONRPCMessage;
-      } catch {
-        // Not JSON: the SDK's transport reports it and reads on.
-      }
-    }
   }
 }
