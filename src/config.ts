@@ -30,6 +30,12 @@ export interface Config {
   upstreamsFile?: string;
   /** SPEC §11: how many items one page of a merged tools/prompts/resources list holds. */
   listPageSize: number;
+  /**
+   * Issue 13: gateway mode serves a plain tools/call to an HTTP upstream without
+   * the SDK's Protocols (upstreams/direct-call.ts); `GATEWAY_DIRECT_CALLS=off`
+   * sends every call through them, should a client or upstream need it.
+   */
+  directCalls: boolean;
   /** Issue #7: what an upstream presents to POST /introspect (RFC 7662). */
   introspectionSecret?: string;
   /** Issue #12 (SPEC §10): sign-in through the team's OpenID provider; absent when OIDC_ISSUER is unset. */
@@ -241,6 +247,7 @@ const schema = z.object({
     .default(16384),
   UPSTREAM_MCP_URL: upstreamUrl.optional(),
   MCP_LIST_PAGE_SIZE: count(10_000).default(500),
+  GATEWAY_DIRECT_CALLS: onOff.default('on'),
   WAXSEAL_CONFIG: z.string().min(1).optional(),
   INTROSPECTION_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
   OIDC_ISSUER: z
@@ -380,6 +387,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     upstreamMcpUrl: e.UPSTREAM_MCP_URL,
     upstreamsFile: e.WAXSEAL_CONFIG,
     listPageSize: e.MCP_LIST_PAGE_SIZE,
+    directCalls: e.GATEWAY_DIRECT_CALLS === 'on',
     introspectionSecret: e.INTROSPECTION_SECRET,
     localSignin: e.LOCAL_SIGNIN === 'on',
     groupRoles: {

@@ -1,5 +1,8 @@
 import { randomBytes } from 'node:crypto';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import {
   CallToolResultSchema,
   ErrorCode,
@@ -8,6 +11,8 @@ import {
   type JSONRPCRequest,
   type JSONRPCResponse,
   McpError,
+  ProgressNotificationSchema,
+  type ProgressToken,
   type RequestId,
 } from '@modelcontextprotocol/sdk/types.js';
 import { isNotification, isRequest, isResponse } from '../domain/jsonrpc.js';
@@ -16,6 +21,7 @@ import type { NameIndex, Naming, Target } from './catalog.js';
 import type { HttpUpstream } from './config.js';
 import type { PostAnswer, UpstreamPost } from './credential.js';
 import { isSessionGone, upstreamOutcome } from './errors.js';
+import { type DownstreamExtra, forwardProgress, forwardToClient, sourceClient } from './forwarding.js';
 import { DownstreamCancelled, Guard, UpstreamLost } from './guard.js';
 import type { ListKind } from './lists.js';
 import type { ToolPermissions } from './permissions.js';
@@ -42,15 +48,45 @@ export interface DirectParts extends SourceParts {
   permissions: ToolPermissions;
 }
 
-/** The params of a tools/call this path takes: a name and plain arguments, nothing else. */
-function plainCall(request: JSONRPCRequest): { name: string; arguments?: Record<string, unknown> } | null {
+/**
+ * The caller's MCP server, for what an upstream asks the client during a call
+ * (sampling, elicitation, roots): it goes out on the call's own stream.
+ * `streaming`: the server's tool calls may stream (gateway.ts's serverFor).
+ */
+export interface Downstream {
+  server: Server;
+  streaming: boolean;
+}
+
+/** A call's link to its client, as a request handler's extra would be (forwarding.ts). */
+type Link = Pick<DownstreamExtra, 'signal' | 'sendRequest' | 'sendNotification'>;
+
+interface PlainCall {
+  name: string;
+  arguments?: Record<string, unknown>;
+  _meta?: { progressToken?: ProgressToken; [key: string]: unknown };
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * The params of a tools/call this path takes: a name, plain arguments, and
+ * `_meta` (passed on; a progress token is relayed), nothing else (a task, say).
+ */
+function plainCall(request: JSONRPCRequest): PlainCall | null {
   if (request.method !== 'tools/call') return null;
   const params = request.params as Record<string, unknown> | undefined;
   if (!params || typeof params.name !== 'string') return null;
-  for (const key in params) if (key !== 'name' && key !== 'arguments') return null;
-  const args = params.arguments;
-  if (args !== undefined && (typeof args !== 'object' || args === null || Array.isArray(args))) return null;
-  return params as { name: string; arguments?: Record<string, unknown> };
+  for (const key in params) if (key !== 'name' && key !== 'arguments' && key !== '_meta') return null;
+  if (params.arguments !== undefined && !isObject(params.arguments)) return null;
+  const meta = params._meta;
+  if (meta !== undefined) {
+    if (!isObject(meta)) return null;
+    const token = meta.progressToken;
+    if (token !== undefined && typeof token !== 'string' && !Number.isSafeInteger(token)) return null;
+  }
+  return params as unknown as PlainCall;
 }
 
 /** An error as the SDK's Protocol answers a handler's error with it. */
@@ -73,12 +109,15 @@ function failed(id: RequestId, err: unknown): JSONRPCResponse {
  * and the pooled Client's lease were a third of a proxied call's CPU; see
  * docs/architecture.md). It takes only a call the Protocol path would serve
  * no differently:
- * - plain params (a name and arguments; no progress token, no task, no _meta),
- *   so nothing is relayed back on the request's own stream;
- * - a client that declared no sampling, elicitation or roots, so the upstream
- *   can ask it nothing;
+ * - plain params (a name, arguments and `_meta`; no task);
  * - a name the upstream listed lately (the routing index) and the session
  *   the connection already has with it (no initialize).
+ *
+ * Progress is relayed under the client's token (forwardProgress, as on the
+ * Protocol path). What the upstream asks the client meanwhile (sampling,
+ * elicitation, roots, ping) is answered by the SDK Client the Protocol path
+ * would have used, made for the call only when the upstream asks
+ * (`Call.answering`).
  *
  * Anything else is declined before anything is sent, and the Protocol serves
  * it. What it keeps of the Protocol path: the allow-list and role check with
@@ -95,6 +134,7 @@ export function directCalls(
   caller: GatewayCaller,
   /** The caller's server's local names, once listed (gateway.ts). */
   localNames: Map<ListKind, Promise<Set<string>>>,
+  downstream: Downstream,
 ): DirectCall {
   const connectionId = caller.connection.id;
   // Unique within the upstream session, beside the pooled Clients' ids (http-transport.ts).
@@ -120,8 +160,6 @@ export function directCalls(
       const to = target(params.name, local);
       const upstream = to && parts.byName.get(to.source);
       if (!to || upstream?.kind !== 'http') return 'fallback';
-      const capabilities = await parts.sessions.clientCapabilities(connectionId);
-      if (Object.keys(capabilities).length > 0) return 'fallback';
       // The session the connection has with the upstream, or the version of one that keeps none.
       const stored = await parts.sessions.get(connectionId, upstream.name);
       const stateless = stored ? undefined : parts.http.statelessVersion(connectionId, upstream.name);
@@ -132,8 +170,24 @@ export function directCalls(
       } catch (err) {
         return { answer: failed(request.id, err) };
       }
-      const call = new Call(parts, upstream, connectionId, session, `${prefix}${++count}`, signal);
-      return call.run({ ...params, name: to.name }, request.id);
+      // What reaches the client during the call goes as a handler's extra sends it: on this POST's stream.
+      const related = { relatedRequestId: request.id };
+      const extra: Link = {
+        signal,
+        sendRequest: ((r, schema, options) =>
+          downstream.server.request(r, schema, { ...options, ...related })) as DownstreamExtra['sendRequest'],
+        sendNotification: (n) => downstream.server.notification(n, related),
+      };
+      const call = new Call(
+        parts,
+        upstream,
+        connectionId,
+        session,
+        `${prefix}${++count}`,
+        extra,
+        downstream.streaming,
+      );
+      return call.run(params, to.name, request.id);
     })();
   };
 }
@@ -143,6 +197,10 @@ class Call {
   private readonly guard: Guard;
   private readonly post: UpstreamPost;
   private readonly url: URL;
+  /** What answers the upstream's requests during the call, once it sent one. */
+  private responder?: Promise<{ client: Client; transport: Transport }>;
+  /** The client's progress, relayed (forwarding.ts). */
+  private progress: ReturnType<typeof forwardProgress> = { sent: async () => undefined };
 
   constructor(
     private readonly parts: DirectParts,
@@ -150,9 +208,11 @@ class Call {
     private readonly connectionId: string,
     private readonly session: { sessionId?: string; protocolVersion: string },
     private readonly wireId: string,
-    signal: AbortSignal,
+    /** The client's side of the call: its signal, and the way to its stream. */
+    private readonly downstream: Link,
+    private readonly streaming: boolean,
   ) {
-    this.guard = new Guard(upstream.timeoutMs, signal);
+    this.guard = new Guard(upstream.timeoutMs, downstream.signal);
     this.post = parts.http.post(upstream, connectionId);
     this.url = new URL(upstream.url);
   }
@@ -174,8 +234,12 @@ class Call {
       .catch(() => undefined);
   }
 
-  async run(params: Record<string, unknown>, id: RequestId): Promise<DirectOutcome> {
+  async run(params: PlainCall, name: string, id: RequestId): Promise<DirectOutcome> {
     const { guard, upstream } = this;
+    // The client's progress token is relayed as the pooled Client relays it: ours upstream, the client's back.
+    const token = params._meta?.progressToken;
+    this.progress = forwardProgress(this.downstream, token, guard);
+    const meta = token === undefined ? params._meta : { ...params._meta, progressToken: this.wireId };
     const source = upstream.name;
     // As the SDK's Client does when a request's signal fires: the upstream is told.
     const onStop = () =>
@@ -186,7 +250,12 @@ class Call {
       });
     guard.signal.addEventListener('abort', onStop, { once: true });
     try {
-      const body = JSON.stringify({ jsonrpc: '2.0', id: this.wireId, method: 'tools/call', params });
+      const body = JSON.stringify({
+        jsonrpc: '2.0',
+        id: this.wireId,
+        method: 'tools/call',
+        params: { ...params, name, ...(meta && { _meta: meta }) },
+      });
       const answer = await guard.race(this.post(this.url, this.headers(), body, guard.signal));
       const message = await guard.race(this.answerOf(answer));
       if (message === 'session gone') {
@@ -201,6 +270,7 @@ class Call {
       }
       const result = CallToolResultSchema.parse(message.result);
       this.parts.health.succeeded(source);
+      await this.progress.sent();
       return { answer: { jsonrpc: '2.0', id, result } };
     } catch (err) {
       const outcome = upstreamOutcome(source, err, guard.signal);
@@ -214,6 +284,8 @@ class Call {
     } finally {
       guard.signal.removeEventListener('abort', onStop);
       guard.done();
+      // What it still forwards concerns nobody now (the SDK aborts its handlers on close).
+      void this.responder?.then(({ client }) => client.close()).catch(() => undefined);
     }
   }
 
@@ -252,18 +324,56 @@ class Call {
     throw new UpstreamLost('the upstream answered without a response to the call');
   }
 
-  /** This call's response; anything else the upstream sent is dealt with here. */
+  /**
+   * This call's response; anything else the upstream sent is dealt with here
+   * as the pooled Client deals with it: its requests, and their
+   * cancellations, by the responder; progress for this call to the client,
+   * other progress dropped; other notifications to the connection's stream
+   * (the pooled Client's fallback handler).
+   */
   private take(message: JSONRPCMessage): JSONRPCResponse | undefined {
     if (isResponse(message)) return message.id === this.wireId ? message : undefined;
     if (isRequest(message)) {
-      this.tell(
-        message.method === 'ping'
-          ? { jsonrpc: '2.0', id: message.id, result: {} }
-          : failed(message.id, new McpError(ErrorCode.MethodNotFound, 'Method not found')),
-      );
-      return undefined;
+      void this.answering().then(({ transport }) => transport.onmessage?.(message));
+    } else if (isNotification(message)) {
+      if (message.method === 'notifications/cancelled') {
+        void this.responder?.then(({ transport }) => transport.onmessage?.(message));
+      } else if (message.method === 'notifications/progress') {
+        const parsed = ProgressNotificationSchema.safeParse(message);
+        if (!parsed.success || parsed.data.params.progressToken !== this.wireId) return undefined;
+        const { progressToken: _, ...progress } = parsed.data.params;
+        this.progress.onprogress?.(progress);
+      } else {
+        this.parts.notify(this.connectionId, message as JSONRPCNotification);
+      }
     }
-    if (isNotification(message)) this.parts.notify(this.connectionId, message as JSONRPCNotification);
     return undefined;
+  }
+
+  /**
+   * The upstream asks the client something (sampling, elicitation, roots) or
+   * pings: an SDK Client answers, made as the Protocol path makes its pooled
+   * one (forwarding.ts's sourceClient, declaring what the client declared) and
+   * fed the upstream's messages; its answers are POSTed to the upstream. Its
+   * transport has a session id, so connecting sends no initialize.
+   */
+  private answering(): Promise<{ client: Client; transport: Transport }> {
+    this.responder ??= this.parts.sessions
+      .clientCapabilities(this.connectionId)
+      .then(async (capabilities) => {
+        const transport: Transport = {
+          sessionId: this.session.sessionId ?? 'stateless',
+          start: async () => undefined,
+          send: async (message) => this.tell(message),
+          close: async () => transport.onclose?.(),
+        };
+        const client = sourceClient(
+          capabilities,
+          forwardToClient(this.downstream, this.streaming, this.guard),
+        );
+        await client.connect(transport);
+        return { client, transport };
+      });
+    return this.responder;
   }
 }

@@ -47,7 +47,11 @@ export function sourceClient(capabilities: ClientCapabilities, forward: Forward)
  * new POST that the relay routes here (src/upstreams/relay.ts). The guard's
  * clock stops meanwhile.
  */
-export function forwardToClient(extra: DownstreamExtra, streaming: boolean, guard?: Guard): Forward {
+export function forwardToClient(
+  extra: Pick<DownstreamExtra, 'sendRequest' | 'signal'>,
+  streaming: boolean,
+  guard?: Guard,
+): Forward {
   return async (request, signal) => {
     if (!streaming) {
       throw new RpcError(
@@ -74,7 +78,7 @@ export function forwardToClient(extra: DownstreamExtra, streaming: boolean, guar
  * so none can trail behind the final result (the stream ends with it).
  */
 export function forwardProgress(
-  extra: DownstreamExtra,
+  extra: Pick<DownstreamExtra, 'sendNotification'>,
   token: ProgressToken | undefined,
   guard?: Guard,
 ): { onprogress?: (progress: Progress) => void; sent(): Promise<void> } {

@@ -52,7 +52,11 @@ export class Gateway {
   readonly byName: ReadonlyMap<string, UpstreamDefinition>;
 
   readonly sources: SourceParts;
-  private readonly localNamesOf = new WeakMap<Server, Map<ListKind, Promise<Set<string>>>>();
+  /** What the direct path needs of a caller's server: the local names its requests listed, and whether it streams. */
+  private readonly servedOf = new WeakMap<
+    Server,
+    { localNames: Map<ListKind, Promise<Set<string>>>; streaming: boolean }
+  >();
 
   constructor(readonly parts: GatewayParts) {
     this.byName = new Map(parts.upstreams.map((u) => [u.name, u]));
@@ -86,7 +90,7 @@ export class Gateway {
     });
     // The built-in and library names are fixed for a caller's server: listed once, not per request.
     const localNames = new Map<ListKind, Promise<Set<string>>>();
-    this.localNamesOf.set(server, localNames);
+    this.servedOf.set(server, { localNames, streaming });
     const exchange = (extra: DownstreamExtra, streams = false) =>
       new Exchange(this, caller, extra, local, streams && streaming, localNames);
     server.setRequestHandler(ListToolsRequestSchema, (r, extra) =>
@@ -127,13 +131,14 @@ export class Gateway {
    * (direct-call.ts), knowing the local names its requests have listed.
    */
   directFor(caller: GatewayCaller, server: Server | McpServer): DirectCall | undefined {
-    const localNames = this.localNamesOf.get(server as Server);
-    if (!localNames) return undefined;
+    const served = this.servedOf.get(server as Server);
+    if (!served || !this.parts.s.config.directCalls) return undefined;
     const { names, naming } = this;
     return directCalls(
       { ...this.sources, names, naming, permissions: this.parts.permissions },
       caller,
-      localNames,
+      served.localNames,
+      { server: server as Server, streaming: served.streaming },
     );
   }
 

@@ -184,7 +184,7 @@ export async function signedInClient(
   clientName = 'Gateway Test Client',
   /**
    * The transport's own fetch (e.g. to send its GET stream and its POSTs to different instances);
-   * `capabilities`, what the client declares instead (`{}`: the calls Waxseal serves directly).
+   * `capabilities`, what the client declares instead.
    */
   options: { fetch?: FetchLike; capabilities?: ClientCapabilities } = {},
 ): Promise<{ client: Client; provider: TestOAuthProvider; asked: Asked }> {
@@ -239,15 +239,14 @@ export async function signIn(
 }
 
 /**
- * What a test's client declares, for tests run once per way Waxseal serves a
- * tool call: through the SDK's Protocol (a client that can be asked for
- * sampling and elicitation), and directly (one that declares nothing,
- * src/upstreams/direct-call.ts).
+ * For tests run once per way Waxseal serves a tool call to an HTTP upstream:
+ * through the SDK's Protocol objects (`GATEWAY_DIRECT_CALLS=off`), and
+ * directly (src/upstreams/direct-call.ts). `env` is the test server's.
  */
-export const CLIENT_KINDS = [
-  { kind: 'a client declaring sampling and elicitation', capabilities: { sampling: {}, elicitation: {} } },
-  { kind: 'a client declaring nothing (calls served directly)', capabilities: {} },
-] as const;
+export const CALL_PATHS: readonly { path: string; env: Record<string, string> }[] = [
+  { path: 'calls served through the SDK Protocol', env: { GATEWAY_DIRECT_CALLS: 'off' } },
+  { path: 'calls served directly', env: {} },
+];
 
 export function text(result: unknown): string {
   const content = (result as { content?: Array<{ type: string; text?: string }> }).content ?? [];

@@ -5,6 +5,7 @@ import { whoami } from '../helpers/flow.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import {
   type Asked,
+  CALL_PATHS,
   type EverythingProcess,
   everythingStdio,
   signIn,
@@ -13,8 +14,13 @@ import {
   writeUpstreamsFile,
 } from '../helpers/upstreams.js';
 
-for (const transport of ['Streamable HTTP', 'stdio'] as const) {
-  describe(`SPEC §9 gateway: server-everything over ${transport} through /mcp`, () => {
+const RUNS = [
+  ...CALL_PATHS.map(({ path, env }) => ({ transport: 'Streamable HTTP' as const, path: `, ${path}`, env })),
+  { transport: 'stdio' as const, path: '', env: {} },
+];
+
+for (const { transport, path, env } of RUNS) {
+  describe(`SPEC §9 gateway: server-everything over ${transport} through /mcp${path}`, () => {
     let everything: EverythingProcess | undefined;
     let server: TestServer;
     let client: Client;
@@ -29,7 +35,7 @@ for (const transport of ['Streamable HTTP', 'stdio'] as const) {
         upstream = { url: everything.url, timeoutMs: 20_000 };
       }
       const file = writeUpstreamsFile({ upstreams: { everything: upstream } });
-      server = await startTestServer('sqlite', { env: { WAXSEAL_CONFIG: file } });
+      server = await startTestServer('sqlite', { env: { WAXSEAL_CONFIG: file, ...env } });
       ({ client, asked } = await signIn(server, 'ada@example.com', 'member'));
     });
     after(async () => {

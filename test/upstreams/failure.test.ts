@@ -4,7 +4,7 @@ import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { type TestOAuthProvider, whoami } from '../helpers/flow.js';
 import { freePort, startTestServer, type TestServer } from '../helpers/server.js';
 import {
-  CLIENT_KINDS,
+  CALL_PATHS,
   type EverythingProcess,
   type RecordingUpstream,
   signIn,
@@ -25,8 +25,8 @@ async function readyz(server: TestServer): Promise<{ status: number; body: Readi
   return { status: res.status, body: (await res.json()) as Readiness };
 }
 
-for (const { kind, capabilities } of CLIENT_KINDS) {
-  describe(`issue #7: a dead or slow upstream never takes Waxseal down, ${kind}`, () => {
+for (const { path, env } of CALL_PATHS) {
+  describe(`issue #7: a dead or slow upstream never takes Waxseal down, ${path}`, () => {
     let doomed: EverythingProcess;
     let steady: RecordingUpstream;
     let server: TestServer;
@@ -42,8 +42,8 @@ for (const { kind, capabilities } of CLIENT_KINDS) {
           steady: { url: steady.url, timeoutMs: 1000 },
         },
       });
-      server = await startTestServer('sqlite', { env: { WAXSEAL_CONFIG: file } });
-      ({ client, provider } = await signIn(server, 'linus@example.com', 'member', undefined, capabilities));
+      server = await startTestServer('sqlite', { env: { WAXSEAL_CONFIG: file, ...env } });
+      ({ client, provider } = await signIn(server, 'linus@example.com', 'member'));
     });
     after(async () => {
       await client?.close();

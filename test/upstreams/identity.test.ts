@@ -6,7 +6,7 @@ import { regenerateKey, revokeConnection } from '../../src/services/connections.
 import { currentApiKey, type TestOAuthProvider, whoami } from '../helpers/flow.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import {
-  CLIENT_KINDS,
+  CALL_PATHS,
   everythingStdio,
   INTROSPECTION_SECRET,
   type RecordingUpstream,
@@ -57,8 +57,8 @@ async function mcpWith(server: TestServer, bearer: string) {
   return { status: res.status, challenge: res.headers.get('www-authenticate') ?? '', error: body.error };
 }
 
-for (const { kind, capabilities } of CLIENT_KINDS) {
-  describe(`SPEC §9 identity upstream: UPSTREAM_MCP_URL receives the connection API key bound to it, never the OAuth token, ${kind}`, () => {
+for (const { path, env } of CALL_PATHS) {
+  describe(`SPEC §9 identity upstream: UPSTREAM_MCP_URL receives the connection API key bound to it, never the OAuth token, ${path}`, () => {
     let upstream: RecordingUpstream;
     let server: TestServer;
     let client: Client;
@@ -71,15 +71,9 @@ for (const { kind, capabilities } of CLIENT_KINDS) {
         introspectionSecret: INTROSPECTION_SECRET,
       });
       server = await startTestServer('sqlite', {
-        env: { UPSTREAM_MCP_URL: upstream.url, INTROSPECTION_SECRET },
+        env: { UPSTREAM_MCP_URL: upstream.url, INTROSPECTION_SECRET, ...env },
       });
-      ({ client, provider } = await signIn(
-        server,
-        'grace@example.com',
-        'member',
-        'Recorder Client',
-        capabilities,
-      ));
+      ({ client, provider } = await signIn(server, 'grace@example.com', 'member', 'Recorder Client'));
     });
     after(async () => {
       await client?.close();

@@ -5,7 +5,7 @@ import { CallToolResultSchema, ErrorCode, type McpError } from '@modelcontextpro
 import { whoami } from '../helpers/flow.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import {
-  CLIENT_KINDS,
+  CALL_PATHS,
   type RecordingUpstream,
   signIn,
   startRecordingUpstream,
@@ -13,8 +13,8 @@ import {
   writeUpstreamsFile,
 } from '../helpers/upstreams.js';
 
-for (const { kind, capabilities } of CLIENT_KINDS) {
-  describe(`SPEC §9 several upstreams: names from the configuration, routing and per-role tool restrictions, ${kind}`, () => {
+for (const { path, env } of CALL_PATHS) {
+  describe(`SPEC §9 several upstreams: names from the configuration, routing and per-role tool restrictions, ${path}`, () => {
     let alpha: RecordingUpstream;
     let beta: RecordingUpstream;
     let server: TestServer;
@@ -33,9 +33,9 @@ for (const { kind, capabilities } of CLIENT_KINDS) {
           },
         },
       });
-      server = await startTestServer('sqlite', { env: { WAXSEAL_CONFIG: file } });
-      ({ client: admin } = await signIn(server, 'root@example.com', 'admin', 'Admin Client', capabilities));
-      ({ client: member } = await signIn(server, 'mo@example.com', 'member', 'Member Client', capabilities));
+      server = await startTestServer('sqlite', { env: { WAXSEAL_CONFIG: file, ...env } });
+      ({ client: admin } = await signIn(server, 'root@example.com', 'admin', 'Admin Client'));
+      ({ client: member } = await signIn(server, 'mo@example.com', 'member', 'Member Client'));
     });
     after(async () => {
       await admin?.close();
