@@ -170,24 +170,17 @@ export function directCalls(
       } catch (err) {
         return { answer: failed(request.id, err) };
       }
-      // What reaches the client during the call goes as a handler's extra sends it: on this POST's stream.
-      const related = { relatedRequestId: request.id };
-      const extra: Link = {
-        signal,
-        sendRequest: ((r, schema, options) =>
-          downstream.server.request(r, schema, { ...options, ...related })) as DownstreamExtra['sendRequest'],
-        sendNotification: (n) => downstream.server.notification(n, related),
-      };
       const call = new Call(
         parts,
         upstream,
         connectionId,
         session,
         `${prefix}${++count}`,
-        extra,
-        downstream.streaming,
+        request.id,
+        signal,
+        downstream,
       );
-      return call.run(params, to.name, request.id);
+      return call.run(params, to.name);
     })();
   };
 }
@@ -199,8 +192,8 @@ class Call {
   private readonly url: URL;
   /** What answers the upstream's requests during the call, once it sent one. */
   private responder?: Promise<{ client: Client; transport: Transport }>;
-  /** The client's progress, relayed (forwarding.ts). */
-  private progress: ReturnType<typeof forwardProgress> = { sent: async () => undefined };
+  /** The client's progress, relayed (forwarding.ts), when it asked for it. */
+  private progress?: ReturnType<typeof forwardProgress>;
 
   constructor(
     private readonly parts: DirectParts,
@@ -208,11 +201,12 @@ class Call {
     private readonly connectionId: string,
     private readonly session: { sessionId?: string; protocolVersion: string },
     private readonly wireId: string,
-    /** The client's side of the call: its signal, and the way to its stream. */
-    private readonly downstream: Link,
-    private readonly streaming: boolean,
+    /** The client's request: its id here, and what stops it. */
+    private readonly id: RequestId,
+    private readonly signal: AbortSignal,
+    private readonly downstream: Downstream,
   ) {
-    this.guard = new Guard(upstream.timeoutMs, downstream.signal);
+    this.guard = new Guard(upstream.timeoutMs, signal);
     this.post = parts.http.post(upstream, connectionId);
     this.url = new URL(upstream.url);
   }
@@ -227,6 +221,21 @@ class Call {
     return headers;
   }
 
+  /**
+   * The way to the client during the call, as a request handler's extra is
+   * (forwarding.ts): what is sent goes on the stream of this request's POST.
+   */
+  private link(): Link {
+    const related = { relatedRequestId: this.id };
+    const { server } = this.downstream;
+    return {
+      signal: this.signal,
+      sendRequest: ((r, schema, options) =>
+        server.request(r, schema, { ...options, ...related })) as DownstreamExtra['sendRequest'],
+      sendNotification: (n) => server.notification(n, related),
+    };
+  }
+
   /** A message of ours to the upstream that needs no answer (a cancellation, an answer to its request). */
   private tell(message: JSONRPCMessage): void {
     void this.post(this.url, this.headers(), JSON.stringify(message))
@@ -234,12 +243,15 @@ class Call {
       .catch(() => undefined);
   }
 
-  async run(params: PlainCall, name: string, id: RequestId): Promise<DirectOutcome> {
-    const { guard, upstream } = this;
+  async run(params: PlainCall, name: string): Promise<DirectOutcome> {
+    const { guard, upstream, id } = this;
     // The client's progress token is relayed as the pooled Client relays it: ours upstream, the client's back.
     const token = params._meta?.progressToken;
-    this.progress = forwardProgress(this.downstream, token, guard);
-    const meta = token === undefined ? params._meta : { ...params._meta, progressToken: this.wireId };
+    let meta = params._meta;
+    if (token !== undefined) {
+      this.progress = forwardProgress(this.link(), token, guard);
+      meta = { ...meta, progressToken: this.wireId };
+    }
     const source = upstream.name;
     // As the SDK's Client does when a request's signal fires: the upstream is told.
     const onStop = () =>
@@ -270,7 +282,7 @@ class Call {
       }
       const result = CallToolResultSchema.parse(message.result);
       this.parts.health.succeeded(source);
-      await this.progress.sent();
+      if (this.progress) await this.progress.sent();
       return { answer: { jsonrpc: '2.0', id, result } };
     } catch (err) {
       const outcome = upstreamOutcome(source, err, guard.signal);
@@ -342,7 +354,7 @@ class Call {
         const parsed = ProgressNotificationSchema.safeParse(message);
         if (!parsed.success || parsed.data.params.progressToken !== this.wireId) return undefined;
         const { progressToken: _, ...progress } = parsed.data.params;
-        this.progress.onprogress?.(progress);
+        this.progress?.onprogress?.(progress);
       } else {
         this.parts.notify(this.connectionId, message as JSONRPCNotification);
       }
@@ -367,10 +379,8 @@ class Call {
           send: async (message) => this.tell(message),
           close: async () => transport.onclose?.(),
         };
-        const client = sourceClient(
-          capabilities,
-          forwardToClient(this.downstream, this.streaming, this.guard),
-        );
+        const forward = forwardToClient(this.link(), this.downstream.streaming, this.guard);
+        const client = sourceClient(capabilities, forward);
         await client.connect(transport);
         return { client, transport };
       });
