@@ -20,7 +20,7 @@ import {
 
 const REQUEST_KEYS = new Set(['jsonrpc', 'id', 'method', 'params']);
 
-function plainObject(v: unknown): v is Record<string, unknown> {
+export function plainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
@@ -59,7 +59,7 @@ export function plainResult(value: unknown): value is JSONRPCResultResponse {
 }
 
 /** RequestMetaSchema, in its plain shape: absent, or an object with at most a valid progress token. */
-function plainMeta(meta: unknown): boolean {
+export function plainMeta(meta: unknown): boolean {
   if (meta === undefined) return true;
   if (!plainObject(meta)) return false;
   if (meta.progressToken !== undefined && !isId(meta.progressToken)) return false;

@@ -15,7 +15,7 @@ import {
   type ProgressToken,
   type RequestId,
 } from '@modelcontextprotocol/sdk/types.js';
-import { isNotification, isRequest, isResponse } from '../domain/jsonrpc.js';
+import { isNotification, isRequest, isResponse, plainMeta, plainObject } from '../domain/jsonrpc.js';
 import type { GatewayCaller } from './caller.js';
 import type { NameIndex, Naming, Target } from './catalog.js';
 import type { HttpUpstream } from './config.js';
@@ -67,25 +67,18 @@ interface PlainCall {
   _meta?: { progressToken?: ProgressToken; [key: string]: unknown };
 }
 
-const isObject = (v: unknown): v is Record<string, unknown> =>
-  typeof v === 'object' && v !== null && !Array.isArray(v);
-
 /**
  * The params of a tools/call this path takes: a name, plain arguments, and
- * `_meta` (passed on; a progress token is relayed), nothing else (a task, say).
+ * `_meta` in its plain shape (passed on; a progress token is relayed), nothing
+ * else (a task, say).
  */
 function plainCall(request: JSONRPCRequest): PlainCall | null {
   if (request.method !== 'tools/call') return null;
   const params = request.params as Record<string, unknown> | undefined;
   if (!params || typeof params.name !== 'string') return null;
   for (const key in params) if (key !== 'name' && key !== 'arguments' && key !== '_meta') return null;
-  if (params.arguments !== undefined && !isObject(params.arguments)) return null;
-  const meta = params._meta;
-  if (meta !== undefined) {
-    if (!isObject(meta)) return null;
-    const token = meta.progressToken;
-    if (token !== undefined && typeof token !== 'string' && !Number.isSafeInteger(token)) return null;
-  }
+  if (params.arguments !== undefined && !plainObject(params.arguments)) return null;
+  if (!plainMeta(params._meta)) return null;
   return params as unknown as PlainCall;
 }
 

@@ -10,7 +10,6 @@ import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import type { FetchLike } from '@modelcontextprotocol/sdk/shared/transport.js';
 import {
-  type ClientCapabilities,
   type CreateMessageRequest,
   CreateMessageRequestSchema,
   type ElicitRequest,
@@ -182,11 +181,8 @@ export async function signedInClient(
   server: Pick<TestServer, 'base'> & Partial<TestServer>,
   user: { email: string; password: string },
   clientName = 'Gateway Test Client',
-  /**
-   * The transport's own fetch (e.g. to send its GET stream and its POSTs to different instances);
-   * `capabilities`, what the client declares instead.
-   */
-  options: { fetch?: FetchLike; capabilities?: ClientCapabilities } = {},
+  /** The transport's own fetch (e.g. to send its GET stream and its POSTs to different instances). */
+  options: { fetch?: FetchLike } = {},
 ): Promise<{ client: Client; provider: TestOAuthProvider; asked: Asked }> {
   const provider = new TestOAuthProvider(server as TestServer, user, clientName);
   const url = new URL('/mcp', server.base);
@@ -194,24 +190,22 @@ export async function signedInClient(
     new StreamableHTTPClientTransport(url, { authProvider: provider, fetch: options.fetch });
   const asked: Asked = { sampling: [], elicitation: [] };
   const make = () => {
-    const declared = options.capabilities ?? { sampling: {}, elicitation: {} };
-    const client = new Client({ name: 'gateway-test', version: '1.0.0' }, { capabilities: declared });
-    if (declared.sampling) {
-      client.setRequestHandler(CreateMessageRequestSchema, async (request) => {
-        asked.sampling.push(request.params);
-        return {
-          model: 'test-model',
-          role: 'assistant',
-          content: { type: 'text', text: 'The model says: forty-two' },
-        };
-      });
-    }
-    if (declared.elicitation) {
-      client.setRequestHandler(ElicitRequestSchema, async (request) => {
-        asked.elicitation.push(request.params);
-        return { action: 'accept', content: { name: 'Ada Lovelace', check: true } };
-      });
-    }
+    const client = new Client(
+      { name: 'gateway-test', version: '1.0.0' },
+      { capabilities: { sampling: {}, elicitation: {} } },
+    );
+    client.setRequestHandler(CreateMessageRequestSchema, async (request) => {
+      asked.sampling.push(request.params);
+      return {
+        model: 'test-model',
+        role: 'assistant',
+        content: { type: 'text', text: 'The model says: forty-two' },
+      };
+    });
+    client.setRequestHandler(ElicitRequestSchema, async (request) => {
+      asked.elicitation.push(request.params);
+      return { action: 'accept', content: { name: 'Ada Lovelace', check: true } };
+    });
     return client;
   };
   const first = make();
@@ -227,15 +221,9 @@ export async function signedInClient(
   return { client, provider, asked };
 }
 
-export async function signIn(
-  server: TestServer,
-  email: string,
-  role: string,
-  clientName?: string,
-  capabilities?: ClientCapabilities,
-) {
+export async function signIn(server: TestServer, email: string, role: string, clientName?: string) {
   const user = await addUser(server, email, role);
-  return signedInClient(server, user, clientName, { capabilities });
+  return signedInClient(server, user, clientName);
 }
 
 /**
