@@ -3,6 +3,7 @@ import {
   createDecipheriv,
   createHash,
   createHmac,
+  hash,
   randomBytes,
   scrypt,
   timingSafeEqual,
@@ -41,9 +42,13 @@ export function newToken(prefix: string, random: Random = systemRandom): string 
   return prefix + base62(random(32));
 }
 
-/** Only this hash of a token, key or client secret is ever stored (SPEC §2). */
+/**
+ * Only this hash of a token, key or client secret is ever stored (SPEC §2).
+ * Node's one-shot `hash` (0.6 µs) rather than a Hash object (1.9 µs): every
+ * /mcp request hashes its bearer (issue 13).
+ */
 export function sha256(value: string): string {
-  return createHash('sha256').update(value).digest('hex');
+  return hash('sha256', value, 'hex');
 }
 
 /**

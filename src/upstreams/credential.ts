@@ -7,6 +7,7 @@ import { plainResult } from '../domain/jsonrpc.js';
 import { tracedCall, tracedFetch } from '../telemetry/upstream-call.js';
 import type { UpstreamKeys } from './bound-keys.js';
 import type { HttpUpstream } from './config.js';
+import { Stop, type Stoppable } from './stop.js';
 
 /** The credential header's value: `Bearer <key>` for Authorization, the bare key for any other header. */
 export function credentialValue(upstream: HttpUpstream, key: string): string {
@@ -41,7 +42,7 @@ export type UpstreamPost = (
   url: URL,
   headers: Record<string, string>,
   body: string,
-  signal?: AbortSignal,
+  signal?: Stoppable,
 ) => Promise<PostAnswer>;
 
 /** `upstreamFetch` for the hot path (issue 13): the same headers and span, no Headers or Response in between. */
@@ -117,7 +118,7 @@ function answerOrStream(
   res: Body,
   settle: { resolve: (a: PostAnswer) => void; reject: (err: unknown) => void },
   peek: boolean,
-  signal?: AbortSignal,
+  signal?: Stoppable,
 ): void {
   const { resolve } = settle;
   const status = head.statusCode;
@@ -209,7 +210,7 @@ interface Exchange {
   method: Dispatcher.HttpMethod;
   headers: Record<string, string>;
   body?: string;
-  signal?: AbortSignal;
+  signal?: Stoppable;
   /** A POST whose one response may be read inline (PostAnswer.message). */
   inline: boolean;
 }
@@ -271,7 +272,7 @@ async function exchange(url: URL, x: Exchange): Promise<PostAnswer> {
   };
 }
 
-function wholeBody(body: Body, signal?: AbortSignal): Promise<Buffer> {
+function wholeBody(body: Body, signal?: Stoppable): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     body.on('data', (c: Buffer) => chunks.push(c));
@@ -299,10 +300,11 @@ export function postMessage(
   url: URL,
   headers: Record<string, string>,
   body: string,
-  signal?: AbortSignal,
+  signal?: Stoppable,
 ): Promise<PostAnswer> {
   if (!PROTOCOLS.has(url.protocol)) {
-    return fetch(url, { method: 'POST', headers, body, signal }).then((response) => ({
+    const abort = signal instanceof Stop ? signal.signal : signal;
+    return fetch(url, { method: 'POST', headers, body, signal: abort }).then((response) => ({
       status: response.status,
       response,
     }));

@@ -26,6 +26,7 @@ import { DownstreamCancelled, Guard, UpstreamLost } from './guard.js';
 import type { ListKind } from './lists.js';
 import type { ToolPermissions } from './permissions.js';
 import type { SourceParts } from './runner.js';
+import type { Stop } from './stop.js';
 import { sseMessages } from './upstream-streams.js';
 
 /**
@@ -38,9 +39,9 @@ export type DirectOutcome = { answer: JSONRPCResponse } | 'fallback' | 'cancelle
 
 /**
  * Serves one request without the SDK's Protocol, or declines it at once
- * (null). `signal` fires when the client cancels the request or hangs up.
+ * (null). `stop` fires when the client cancels the request or hangs up.
  */
-export type DirectCall = (request: JSONRPCRequest, signal: AbortSignal) => Promise<DirectOutcome> | null;
+export type DirectCall = (request: JSONRPCRequest, stop: Stop) => Promise<DirectOutcome> | null;
 
 export interface DirectParts extends SourceParts {
   names: NameIndex;
@@ -142,7 +143,7 @@ export function directCalls(
     return undefined;
   };
 
-  return (request, signal) => {
+  return (request, stop) => {
     const params = plainCall(request);
     if (!params) return null;
     const locals = localNames.get('tools');
@@ -170,7 +171,7 @@ export function directCalls(
         session,
         `${prefix}${++count}`,
         request.id,
-        signal,
+        stop,
         downstream,
       );
       return call.run(params, to.name);
@@ -196,10 +197,10 @@ class Call {
     private readonly wireId: string,
     /** The client's request: its id here, and what stops it. */
     private readonly id: RequestId,
-    private readonly signal: AbortSignal,
+    private readonly stop: Stop,
     private readonly downstream: Downstream,
   ) {
-    this.guard = new Guard(upstream.timeoutMs, signal);
+    this.guard = new Guard(upstream.timeoutMs, stop);
     this.post = parts.http.post(upstream, connectionId);
     this.url = new URL(upstream.url);
   }
@@ -222,7 +223,7 @@ class Call {
     const related = { relatedRequestId: this.id };
     const { server } = this.downstream;
     return {
-      signal: this.signal,
+      signal: this.stop.signal,
       sendRequest: ((r, schema, options) =>
         server.request(r, schema, { ...options, ...related })) as DownstreamExtra['sendRequest'],
       sendNotification: (n) => server.notification(n, related),
@@ -251,9 +252,9 @@ class Call {
       this.tell({
         jsonrpc: '2.0',
         method: 'notifications/cancelled',
-        params: { requestId: this.wireId, reason: String(guard.signal.reason) },
+        params: { requestId: this.wireId, reason: String(guard.halt.reason) },
       });
-    guard.signal.addEventListener('abort', onStop, { once: true });
+    const stopListening = guard.halt.listen(onStop);
     try {
       const body = JSON.stringify({
         jsonrpc: '2.0',
@@ -261,7 +262,7 @@ class Call {
         method: 'tools/call',
         params: { ...params, name, ...(meta && { _meta: meta }) },
       });
-      const answer = await guard.race(this.post(this.url, this.headers(), body, guard.signal));
+      const answer = await guard.race(this.post(this.url, this.headers(), body, guard.halt));
       const message = await guard.race(this.answerOf(answer));
       if (message === 'session gone') {
         if (this.session.sessionId) {
@@ -278,16 +279,16 @@ class Call {
       if (this.progress) await this.progress.sent();
       return { answer: { jsonrpc: '2.0', id, result } };
     } catch (err) {
-      const outcome = upstreamOutcome(source, err, guard.signal);
+      const outcome = upstreamOutcome(source, err, guard.halt);
       if (outcome.upstreamDown) {
         this.parts.health.failed(source, outcome.error.message);
         this.parts.s.log.warn({ upstream: source, err: outcome.error.message }, 'upstream request failed');
       }
       // The client cancelled or hung up: the Protocol answers such a request with nothing.
-      if (guard.signal.reason instanceof DownstreamCancelled) return 'cancelled';
+      if (guard.halt.reason instanceof DownstreamCancelled) return 'cancelled';
       return { answer: failed(id, outcome.error) };
     } finally {
-      guard.signal.removeEventListener('abort', onStop);
+      stopListening();
       guard.done();
       // What it still forwards concerns nobody now (the SDK aborts its handlers on close).
       void this.responder?.then(({ client }) => client.close()).catch(() => undefined);

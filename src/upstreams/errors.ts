@@ -48,7 +48,11 @@ function describe(err: unknown): string {
  * Issue #7: a dead or slow upstream gives its caller a clear MCP error. An
  * error the upstream itself answered with passes through unchanged.
  */
-export function upstreamOutcome(upstream: string, err: unknown, stopped?: AbortSignal): Outcome {
+export function upstreamOutcome(
+  upstream: string,
+  err: unknown,
+  stopped?: { aborted: boolean; reason: unknown },
+): Outcome {
   const reason: unknown = stopped?.aborted ? stopped.reason : err;
   if (reason instanceof UpstreamTimeout) {
     return {

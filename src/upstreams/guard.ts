@@ -1,3 +1,5 @@
+import { onStop, Stop, type Stoppable } from './stop.js';
+
 /** Why an upstream operation was stopped by Waxseal rather than answered by the upstream. */
 export class UpstreamTimeout extends Error {
   constructor(readonly ms: number) {
@@ -15,29 +17,32 @@ export class DownstreamCancelled extends Error {}
  * fires when the downstream request is cancelled or the upstream connection is lost.
  */
 export class Guard {
-  private readonly controller = new AbortController();
+  /**
+   * What stops the operation: a Stop (stop.ts), cheap on the hot path and
+   * accepted by undici as a request's signal. `signal` is the same as an
+   * AbortSignal, for what wants one (the SDK), made only when asked for.
+   */
+  readonly halt = new Stop();
   private timer: NodeJS.Timeout | undefined;
   private paused = 0;
-  readonly signal = this.controller.signal;
 
   constructor(
     private readonly ms: number,
-    downstream?: AbortSignal,
+    downstream?: Stoppable,
   ) {
-    if (downstream?.aborted) this.stop(new DownstreamCancelled('the client cancelled the request'));
-    downstream?.addEventListener(
-      'abort',
-      () => this.stop(new DownstreamCancelled('the client cancelled the request')),
-      {
-        once: true,
-      },
-    );
+    const cancelled = () => this.stop(new DownstreamCancelled('the client cancelled the request'));
+    if (downstream?.aborted) cancelled();
+    else if (downstream) onStop(downstream, cancelled);
     this.arm();
+  }
+
+  get signal(): AbortSignal {
+    return this.halt.signal;
   }
 
   private arm(): void {
     clearTimeout(this.timer);
-    if (this.paused === 0 && !this.signal.aborted) {
+    if (this.paused === 0 && !this.halt.aborted) {
       this.timer = setTimeout(() => this.stop(new UpstreamTimeout(this.ms)), this.ms);
     }
   }
@@ -59,7 +64,7 @@ export class Guard {
 
   stop(reason: Error): void {
     clearTimeout(this.timer);
-    if (!this.signal.aborted) this.controller.abort(reason);
+    this.halt.abort(reason);
   }
 
   /**
@@ -68,14 +73,14 @@ export class Guard {
    * will end otherwise), so it can be given back.
    */
   async race<T>(operation: Promise<T>, late?: (value: T) => void): Promise<T> {
-    if (this.signal.aborted) {
+    const { halt } = this;
+    if (halt.aborted) {
       if (late) operation.then(late, () => undefined);
-      throw this.signal.reason;
+      throw halt.reason;
     }
-    let onAbort: () => void = () => undefined;
+    let off: () => void = () => undefined;
     const stopped = new Promise<never>((_, reject) => {
-      onAbort = () => reject(this.signal.reason);
-      this.signal.addEventListener('abort', onAbort, { once: true });
+      off = halt.listen(() => reject(halt.reason));
     });
     // The caller owns what the race returned; only what it never saw goes to `late`.
     let delivered = false;
@@ -84,7 +89,7 @@ export class Guard {
       delivered = true;
       return value;
     } finally {
-      this.signal.removeEventListener('abort', onAbort);
+      off();
       if (!delivered && late) operation.then(late, () => undefined);
     }
   }

@@ -266,7 +266,7 @@ export class HttpUpstreams {
   private giveBack(pooled: Pooled): void {
     // Given back already (a lease is ended once; a second end changes nothing).
     if (pooled.user === undefined) return;
-    const stopped = pooled.user?.guard.signal.aborted ?? false;
+    const stopped = pooled.user?.guard.halt.aborted ?? false;
     pooled.user = undefined;
     const pool = pooled.pool;
     if (

@@ -115,13 +115,12 @@ export class SourceRunner {
           await sessions.forget(this.caller.connection.id, source, lease.resumed);
         } finally {
           // A stopped request's cancellation notice is on its way: let it reach the upstream.
-          if (guard.signal.aborted)
-            void delay(CANCEL_GRACE_MS).then(() => lease.end().catch(() => undefined));
+          if (guard.halt.aborted) void delay(CANCEL_GRACE_MS).then(() => lease.end().catch(() => undefined));
           else await lease.end();
         }
       }
     } catch (err) {
-      const outcome = upstreamOutcome(source, err, guard.signal);
+      const outcome = upstreamOutcome(source, err, guard.halt);
       if (outcome.upstreamDown) {
         health.failed(source, outcome.error.message);
         s.log.warn({ upstream: source, err: outcome.error.message }, 'upstream request failed');

@@ -21,6 +21,7 @@ import {
   plainRequest,
 } from '../../domain/jsonrpc.js';
 import type { DirectCall } from '../../upstreams/direct-call.js';
+import { Stop } from '../../upstreams/stop.js';
 
 /** The SDK transport's limit on a batch (server/requestBody.js). */
 const MAX_BATCH_SIZE = 100;
@@ -120,7 +121,7 @@ export class ConnectionTransport implements Transport {
   private readonly unchecked = new Map<number, JSONRPCRequest>();
   private closed = false;
   /** Requests in flight served by `direct`, and what stops each. */
-  private readonly directly = new Map<number, AbortController>();
+  private readonly directly = new Map<number, Stop>();
 
   /**
    * `streams`: tool calls, prompts and reads may answer over SSE (gateway and
@@ -281,8 +282,8 @@ export class ConnectionTransport implements Transport {
   /** A request `direct` may serve; what it declines, now or once it looked, goes to the Protocol. */
   private serveDirectly(m: JSONRPCRequest, extra: MessageExtraInfo): void {
     const internal = m.id as number;
-    const stop = new AbortController();
-    const served = this.direct?.(m, stop.signal);
+    const stop = new Stop();
+    const served = this.direct?.(m, stop);
     if (!served) {
       this.onmessage?.(m, extra);
       return;
