@@ -58,6 +58,30 @@ export function plainResult(value: unknown): value is JSONRPCResultResponse {
   return plainObject(value.result) && plainMeta(value.result._meta);
 }
 
+const TOOL_RESULT_KEYS = new Set(['content', 'structuredContent', 'isError', '_meta']);
+
+/**
+ * A tools/call result in its plain shape: text content only (`type` "text" and
+ * a string `text`, nothing else), `structuredContent` absent or an object,
+ * `isError` absent or a boolean, `_meta` as plainMeta takes it. The SDK's
+ * `CallToolResultSchema` accepts such a result and yields it unchanged, so the
+ * gateway's direct path (issue 13) need not parse it; anything else (images,
+ * resources, annotations, a missing `content`) is parsed by the schema.
+ */
+export function plainToolResult(result: unknown): boolean {
+  if (!plainObject(result)) return false;
+  for (const key in result) if (!TOOL_RESULT_KEYS.has(key)) return false;
+  const { content, structuredContent, isError } = result;
+  if (!Array.isArray(content)) return false;
+  for (const block of content) {
+    if (!plainObject(block) || block.type !== 'text' || typeof block.text !== 'string') return false;
+    for (const key in block) if (key !== 'type' && key !== 'text') return false;
+  }
+  if (structuredContent !== undefined && !plainObject(structuredContent)) return false;
+  if (isError !== undefined && typeof isError !== 'boolean') return false;
+  return plainMeta(result._meta);
+}
+
 /** RequestMetaSchema, in its plain shape: absent, or an object with at most a valid progress token. */
 export function plainMeta(meta: unknown): boolean {
   if (meta === undefined) return true;

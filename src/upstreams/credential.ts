@@ -78,8 +78,8 @@ export interface AnswerHead {
 
 const NULL_BODY = new Set([101, 103, 204, 205, 304]);
 
-/** The end of an SSE event. */
-const EVENT_END = /\r?\n\r?\n/;
+/** The end of an SSE event (searched from `lastIndex`, so the text read so far is never copied). */
+const EVENT_END = /\r?\n\r?\n/g;
 
 /**
  * What a POST of one JSON-RPC request got back: its response, read inline when
@@ -155,10 +155,11 @@ function answerOrStream(
     chunks.push(chunk);
     text += chunk.toString('utf8');
     for (;;) {
-      const end = EVENT_END.exec(text.slice(seen));
+      EVENT_END.lastIndex = seen;
+      const end = EVENT_END.exec(text);
       if (!end) return;
-      const event = text.slice(seen, seen + end.index);
-      seen += end.index + end[0].length;
+      const event = text.slice(seen, end.index);
+      seen = end.index + end[0].length;
       const only = singleResponse(event);
       // A priming event (an id, no data) only matters if the stream breaks before the answer.
       if (only === '') continue;
@@ -191,7 +192,8 @@ function answerOrStream(
 function singleResponse(event: string): JSONRPCResultResponse | '' | null {
   let data = '';
   let lines = 0;
-  for (const line of event.split(/\r?\n/)) {
+  for (const raw of event.split('\n')) {
+    const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
     if (line.startsWith('data:')) {
       data += (lines++ > 0 ? '\n' : '') + line.slice(line[5] === ' ' ? 6 : 5);
     } else if (line.startsWith('event:') && line.slice(6).trim() !== 'message') return null;

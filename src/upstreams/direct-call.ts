@@ -4,6 +4,7 @@ import { StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamable
 import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import {
+  type CallToolResult,
   CallToolResultSchema,
   ErrorCode,
   type JSONRPCMessage,
@@ -15,7 +16,14 @@ import {
   type ProgressToken,
   type RequestId,
 } from '@modelcontextprotocol/sdk/types.js';
-import { isNotification, isRequest, isResponse, plainMeta, plainObject } from '../domain/jsonrpc.js';
+import {
+  isNotification,
+  isRequest,
+  isResponse,
+  plainMeta,
+  plainObject,
+  plainToolResult,
+} from '../domain/jsonrpc.js';
 import type { GatewayCaller } from './caller.js';
 import type { NameIndex, Naming, Target } from './catalog.js';
 import type { HttpUpstream } from './config.js';
@@ -179,6 +187,17 @@ export function directCalls(
   };
 }
 
+/** Each upstream's URL, parsed once (it is never changed: the POST only reads it). */
+const urls = new WeakMap<HttpUpstream, URL>();
+function urlOf(upstream: HttpUpstream): URL {
+  let url = urls.get(upstream);
+  if (!url) {
+    url = new URL(upstream.url);
+    urls.set(upstream, url);
+  }
+  return url;
+}
+
 /** One call on the wire: its POST, its answer, its cancellation. */
 class Call {
   private readonly guard: Guard;
@@ -202,7 +221,7 @@ class Call {
   ) {
     this.guard = new Guard(upstream.timeoutMs, stop);
     this.post = parts.http.post(upstream, connectionId);
-    this.url = new URL(upstream.url);
+    this.url = urlOf(upstream);
   }
 
   private headers(): Record<string, string> {
@@ -274,7 +293,10 @@ class Call {
         const { code, message: text, data } = message.error;
         throw new McpError(code, text, data);
       }
-      const result = CallToolResultSchema.parse(message.result);
+      // A plain result is what the schema would yield; anything else is parsed (domain/jsonrpc.ts).
+      const result = plainToolResult(message.result)
+        ? (message.result as CallToolResult)
+        : CallToolResultSchema.parse(message.result);
       this.parts.health.succeeded(source);
       if (this.progress) await this.progress.sent();
       return { answer: { jsonrpc: '2.0', id, result } };

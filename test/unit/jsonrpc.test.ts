@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
+  CallToolResultSchema,
   JSONRPCMessageSchema,
   JSONRPCRequestSchema,
   JSONRPCResultResponseSchema,
@@ -11,6 +12,7 @@ import {
   isResponse,
   plainRequest,
   plainResult,
+  plainToolResult,
 } from '../../src/domain/jsonrpc.js';
 
 /**
@@ -95,4 +97,39 @@ test('plainResult says yes only where the SDK schema does', () => {
     }
   }
   assert.equal(plain, 3, 'the three plain results at the top are recognised');
+});
+
+test('plainToolResult says yes only to results the SDK schema yields unchanged', () => {
+  const results = [
+    // Plain: what the gateway's direct path takes without a parse.
+    '{"content":[{"type":"text","text":"Echo: hello"}]}',
+    '{"content":[],"isError":true}',
+    '{"content":[{"type":"text","text":"a"},{"type":"text","text":"b"}],"structuredContent":{"n":1}}',
+    '{"content":[{"type":"text","text":"x"}],"_meta":{"progressToken":"p"}}',
+    // Not plain: the schema decides (and may refuse, or fill in a default).
+    '{}',
+    '{"content":{}}',
+    '{"content":[{"type":"text","text":5}]}',
+    '{"content":[{"type":"text"}]}',
+    '{"content":[{"type":"image","data":"AA==","mimeType":"image/png"}]}',
+    '{"content":[{"type":"text","text":"x","annotations":{"priority":0.5}}]}',
+    '{"content":[{"type":"text","text":"x","annotations":{"priority":7}}]}',
+    '{"content":[],"isError":"yes"}',
+    '{"content":[],"structuredContent":[1]}',
+    '{"content":[],"toolResult":1}',
+    '{"content":[],"_meta":{"progressToken":1.5}}',
+    '{"content":[null]}',
+    'null',
+    '[]',
+  ];
+  let plain = 0;
+  for (const text of results) {
+    const value = JSON.parse(text) as unknown;
+    if (!plainToolResult(value)) continue;
+    plain++;
+    const parsed = CallToolResultSchema.safeParse(value);
+    assert.ok(parsed.success, `accepted, but the SDK refuses: ${text}`);
+    assert.deepEqual(parsed.data, value, `the SDK would change it: ${text}`);
+  }
+  assert.equal(plain, 4, 'the four plain results at the top are recognised');
 });
