@@ -32,6 +32,8 @@ export interface ChildOptions {
   port?: number;
   /** The checkout to run from (e.g. a copy of the tree before a change, for a before/after); this one by default. */
   cwd?: string;
+  /** A command node runs under, e.g. ['valgrind', '--tool=callgrind', …] (bench/instructions.ts). */
+  wrapper?: string[];
 }
 
 /** `waxseal serve` as `npm start` runs it (compiled: bench/build.ts), ready when /healthz answers. */
@@ -65,7 +67,9 @@ async function startChild(
   readiness: 'healthz' | 'ipc',
 ): Promise<Child> {
   const port = options.port ?? (await freePort());
-  const child: ChildProcess = spawn(process.execPath, [...(options.nodeArgs ?? []), ...args], {
+  const node = [process.execPath, ...(options.nodeArgs ?? []), ...args];
+  const [command, ...rest] = [...(options.wrapper ?? []), ...node] as [string, ...string[]];
+  const child: ChildProcess = spawn(command, rest, {
     cwd: options.cwd ?? ROOT,
     env: {
       PATH: process.env.PATH ?? '',

@@ -61,7 +61,7 @@ function passedThrough(env: NodeJS.ProcessEnv): Record<string, string> {
 
 export async function deployWaxseal(
   kind: 'sqlite' | 'postgres',
-  options: { nodeArgs?: string[]; cwd?: string; env?: Record<string, string> } = {},
+  options: { nodeArgs?: string[]; wrapper?: string[]; cwd?: string; env?: Record<string, string> } = {},
 ): Promise<Deployment> {
   const db = await createTestDatabase(kind);
   const port = await freePort();
@@ -75,7 +75,12 @@ export async function deployWaxseal(
     ...passedThrough(process.env),
     ...options.env,
   };
-  const instance = await startWaxseal(env, { port, nodeArgs: options.nodeArgs, cwd: options.cwd });
+  const instance = await startWaxseal(env, {
+    port,
+    nodeArgs: options.nodeArgs,
+    wrapper: options.wrapper,
+    cwd: options.cwd,
+  });
   const admin = await openServices(loadConfig({ ...env, LOG_LEVEL: 'silent' }), {
     log: pino({ level: 'silent' }),
   });

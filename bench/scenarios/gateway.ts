@@ -15,7 +15,7 @@ import { fire, type LoadSpec, type Shot } from '../load.js';
 import { percentile } from '../report.js';
 import { MCP_HEADERS } from './mcp.js';
 
-const ECHO_CALL = JSON.stringify({
+export const ECHO_CALL = JSON.stringify({
   jsonrpc: '2.0',
   id: 1,
   method: 'tools/call',
@@ -44,7 +44,10 @@ async function shoot(b: Bench, spec: Omit<LoadSpec, 'seconds'>): Promise<Shot> {
 }
 
 /** initialize + notifications/initialized, as an MCP client starts; the session id, if the server gave one. */
-async function initialize(url: string, headers: Record<string, string>): Promise<Record<string, string>> {
+export async function initialize(
+  url: string,
+  headers: Record<string, string>,
+): Promise<Record<string, string>> {
   const res = await fetch(url, { method: 'POST', headers: { ...MCP_HEADERS, ...headers }, body: INITIALIZE });
   const text = await res.text();
   if (res.status !== 200 || !text.includes('"result"')) {
