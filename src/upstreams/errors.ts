@@ -1,6 +1,7 @@
 import { StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
 import { DownstreamCancelled, UpstreamLost, UpstreamTimeout } from './guard.js';
+import type { Stoppable } from './stop.js';
 
 /** The connection was revoked while a request was under way: nothing more goes upstream (SPEC §4). */
 export class ConnectionRevoked extends Error {
@@ -48,11 +49,7 @@ function describe(err: unknown): string {
  * Issue #7: a dead or slow upstream gives its caller a clear MCP error. An
  * error the upstream itself answered with passes through unchanged.
  */
-export function upstreamOutcome(
-  upstream: string,
-  err: unknown,
-  stopped?: { aborted: boolean; reason: unknown },
-): Outcome {
+export function upstreamOutcome(upstream: string, err: unknown, stopped?: Stoppable): Outcome {
   const reason: unknown = stopped?.aborted ? stopped.reason : err;
   if (reason instanceof UpstreamTimeout) {
     return {
