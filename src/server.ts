@@ -8,6 +8,7 @@ import { type Clock, MINUTE, systemClock } from './domain/clock.js';
 import { type Random, systemRandom } from './domain/secrets.js';
 import { createApp } from './http/app.js';
 import type { RegisterTools } from './http/mcp/endpoint.js';
+import { expressMessages } from './http/mcp/post-first.js';
 import { loadSecret } from './secret.js';
 import { logAuditEvents, streamAuditEvents } from './services/audit.js';
 import { type AuditStream, startAuditStream } from './services/audit-stream.js';
@@ -102,7 +103,7 @@ export async function startServer(
   const app = createApp(s, { tools: options.tools, mcp });
   const server: Server = await new Promise((resolve, reject) => {
     // Headers beyond MAX_HEADER_BYTES get 431 from Node before any handler runs.
-    const srv = createServer({ maxHeaderSize: config.limits.maxHeaderBytes }, app);
+    const srv = createServer({ maxHeaderSize: config.limits.maxHeaderBytes, ...expressMessages(app) }, app);
     srv.listen(config.port, config.host, () => resolve(srv));
     srv.once('error', reject);
   });

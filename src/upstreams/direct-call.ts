@@ -281,8 +281,10 @@ class Call {
         method: 'tools/call',
         params: { ...params, name, ...(meta && { _meta: meta }) },
       });
-      const answer = await guard.race(this.post(this.url, this.headers(), body, guard.halt));
-      const message = await guard.race(this.answerOf(answer));
+      // One race for the POST and its answer: what the upstream sends after a stop is read and dropped.
+      const message = await guard.race(
+        this.post(this.url, this.headers(), body, guard.halt).then((answer) => this.answerOf(answer)),
+      );
       if (message === 'session gone') {
         if (this.session.sessionId) {
           await this.parts.sessions.forget(this.connectionId, source, this.session.sessionId);
