@@ -64,8 +64,6 @@ export function mcpPostFirst(before: RequestHandler[], post: McpPost): RequestHa
   };
 }
 
-const hasInChain = (object: object, prototype: object) => Object.prototype.isPrototypeOf.call(prototype, object);
-
 /**
  * Serves POST /mcp before express's own dispatch as well (issue 13: `app.handle`
  * builds a final handler and its router parses the URL and walks its first
@@ -84,9 +82,9 @@ export function dispatchFirst(app: Express, first: RequestHandler): void {
     if (!isMcpPost(req)) return routed.call(this, req, res, callback);
     req.res = res;
     res.req = req;
-    // Made by expressMessages' classes they have express's prototypes already (a server of another's has not).
-    if (!hasInChain(req, handled.request)) Object.setPrototypeOf(req, handled.request);
-    if (!hasInChain(res, handled.response)) Object.setPrototypeOf(res, handled.response);
+    // Made by expressMessages' classes they have them already (a server of another's makes plain ones).
+    if (Object.getPrototypeOf(req) !== handled.request) Object.setPrototypeOf(req, handled.request);
+    if (Object.getPrototypeOf(res) !== handled.response) Object.setPrototypeOf(res, handled.response);
     res.locals ??= Object.create(null);
     first(req, res, (err?: unknown) => {
       (req as Raised)[RAISED] = err ?? new Error('POST /mcp was left unanswered');
@@ -97,27 +95,29 @@ export function dispatchFirst(app: Express, first: RequestHandler): void {
 
 /**
  * The request and response classes for `http.createServer`'s options
- * (server.ts): each request and response is made with `app`'s prototypes in
- * its chain, as express would give them, so `dispatchFirst` need not swap
- * them (issue 13). Swapping an IncomingMessage's prototype for express's, as
- * `app.handle` does on every request, gave each request and response a V8
- * hidden class of its own on this path: every property access in Node's HTTP
- * code, express and ours then missed its inline cache and went to V8's
- * runtime (some 475,000 IC misses in 5,000 proxied calls, 26,000 with these
- * classes; docs/benchmarks.md step 13). Subclasses, because V8 caches the
- * map of a derived class made with `new`, and not one made for a plain
- * function as `new.target`. Other requests still go through `app.handle`,
- * which sets express's prototype itself, as before.
+ * (server.ts), made once for `app`: each request and response is made with
+ * express's prototypes in its chain, and `app.request` and `app.response`
+ * become these classes' prototypes, so neither `app.handle` nor
+ * `dispatchFirst` has a prototype to swap (issue 13). Swapping an
+ * IncomingMessage's prototype for express's, as `app.handle` does on every
+ * request, gave each request and response a V8 hidden class of its own: every
+ * property access in Node's HTTP code, express and ours then missed its
+ * inline cache and went to V8's runtime (475,000 load misses in 5,000
+ * proxied calls, 26,000 with these classes; docs/benchmarks.md step 13).
+ * Subclasses, because V8 caches the map of a derived class made with `new`,
+ * not one made for a plain function as `new.target`.
  */
 export function expressMessages(app: Express): {
   IncomingMessage: typeof IncomingMessage;
   ServerResponse: typeof ServerResponse;
 } {
-  const { request, response } = app as unknown as { request: object; response: object };
+  const prototypes = app as unknown as { request: object; response: object };
   class Request extends IncomingMessage {}
   class Response extends ServerResponse {}
-  Object.setPrototypeOf(Request.prototype, request);
-  Object.setPrototypeOf(Response.prototype, response);
+  Object.setPrototypeOf(Request.prototype, prototypes.request);
+  Object.setPrototypeOf(Response.prototype, prototypes.response);
+  prototypes.request = Request.prototype;
+  prototypes.response = Response.prototype;
   return {
     IncomingMessage: Request as unknown as typeof IncomingMessage,
     ServerResponse: Response as unknown as typeof ServerResponse,
