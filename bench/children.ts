@@ -102,7 +102,10 @@ async function startChild(
           exited,
           timeout(60_000, () => `${args.join(' ')} did not start: ${out}`),
         ])
-      : await Promise.race([waitForHealth(url, child, () => out), exited]);
+      : await Promise.race([
+          waitForHealth(url, child, () => out, options.wrapper ? 300_000 : 90_000),
+          exited,
+        ]);
   const pid = child.pid as number;
   return {
     url,
@@ -125,8 +128,10 @@ async function waitForHealth(
   url: string,
   child: ChildProcess,
   out: () => string,
+  /** Under a wrapper (valgrind runs a server some 50 times slower) start-up takes longer. */
+  ms: number,
 ): Promise<Record<string, unknown>> {
-  const deadline = Date.now() + 90_000;
+  const deadline = Date.now() + ms;
   while (Date.now() < deadline && child.exitCode === null) {
     try {
       if ((await fetch(`${url}/healthz`)).ok) return {};
