@@ -9,14 +9,15 @@
  *
  *   node --import tsx bench/instructions.ts [--only G1,B1] [--compare DIR] [--calls N] [--warm N]
  *
- * Each server runs twice under callgrind: once serving `warm` calls, once
- * `warm + calls`. The difference of the two totals over `calls` is the cost of
- * a call in steady state; start-up, sign-in, the JIT's warm-up and shutdown
- * are in both runs and cancel out. The references run the same way: the
- * thinnest proxy for G1 (bench/servers/thin-proxy.ts: what forwarding alone
- * costs) and the SDK's per-request server for B1 (bench/servers/mcp-baseline.ts,
- * B1's baseline). The upstream and the load generator run outside valgrind.
- * valgrind slows a server some 50-fold: a G1 pair takes about five minutes.
+ * Each server runs under callgrind with its counting off while it serves
+ * `warm` calls (start-up, sign-in and the JIT's warm-up: V8 still compiles
+ * hot functions hundreds of calls in, and that compiling was half of what a
+ * count after 300 calls held), then on for `calls` calls, then off: the
+ * count over `calls` is a call's cost in steady state. The references run
+ * the same way: the thinnest proxy for G1 (bench/servers/thin-proxy.ts: what
+ * forwarding alone costs) and the SDK's per-request server for B1
+ * (bench/servers/mcp-baseline.ts, B1's baseline). The upstream and the load
+ * generator run outside valgrind. A G1 subject takes some five minutes.
  * Needs valgrind (Debian's package); not part of `npm test`.
  */
 import { execFileSync } from 'node:child_process';
@@ -36,7 +37,7 @@ const { values } = parseArgs({
     only: { type: 'string', default: 'G1,B1' },
     compare: { type: 'string' },
     calls: { type: 'string', default: '1000' },
-    warm: { type: 'string', default: '300' },
+    warm: { type: 'string', default: '3000' },
   },
 });
 const calls = Number(values.calls);
@@ -55,28 +56,47 @@ const out = mkdtempSync(join(tmpdir(), 'waxseal-callgrind-'));
 process.once('exit', () => rmSync(out, { recursive: true, force: true }));
 let runs = 0;
 
+/**
+ * The user and host valgrind and callgrind_control name their shared files
+ * after: the same on both sides (a server's environment has neither).
+ */
+const VGDB_NAMES = { LOGNAME: 'waxseal-bench', HOST: 'localhost' };
+
 /** A callgrind run of its own: the wrapper command and where its total will be. */
 function callgrind(): { wrapper: string[]; total: () => number } {
   const file = join(out, `run-${++runs}.out`);
   return {
     wrapper: [
+      'env',
+      ...Object.entries(VGDB_NAMES).map(([name, value]) => `${name}=${value}`),
       'valgrind',
       '--tool=callgrind',
       '--smc-check=all', // V8 writes and rewrites its machine code
       '--cache-sim=no',
       '--dump-instr=no',
+      '--instr-atstart=no', // counted only between `counting(pid, true)` and `counting(pid, false)`
       `--callgrind-out-file=${file}`,
     ],
     total: () => {
-      const summary = /^summary: (\d+)/m.exec(readFileSync(file, 'utf8'))?.[1];
-      if (!summary) throw new Error(`no callgrind summary in ${file}`);
-      return Number(summary);
+      // `totals`, what was counted; `summary` reads 0 once counting was turned off before the end.
+      const totals = /^totals: (\d+)/m.exec(readFileSync(file, 'utf8'))?.[1];
+      if (!totals) throw new Error(`no callgrind totals in ${file}`);
+      return Number(totals);
     },
   };
 }
 
+/** Turns callgrind's counting in process `pid` on or off. */
+function counting(pid: number, on: boolean): void {
+  execFileSync('callgrind_control', [`--instr=${on ? 'on' : 'off'}`, String(pid)], {
+    stdio: 'ignore',
+    env: { ...process.env, ...VGDB_NAMES },
+  });
+}
+
 /** A server started under callgrind, made ready to be called, and stopped. */
 interface Started {
+  pid: number;
   url: string;
   headers: Record<string, string>;
   body: string;
@@ -108,20 +128,19 @@ async function load(s: Started, n: number, expect: string): Promise<void> {
   }
 }
 
-/** Instructions per call of one subject: two runs, `warm` and `warm + calls` calls. */
+/** Instructions per call of one subject: `calls` calls counted after `warm` uncounted ones. */
 async function perCall(start: (wrapper: string[]) => Promise<Started>, expect: string): Promise<number> {
-  const totals: number[] = [];
-  for (const n of [warm, warm + calls]) {
-    const run = callgrind();
-    const s = await start(run.wrapper);
-    try {
-      await load(s, n, expect);
-    } finally {
-      await s.stop();
-    }
-    totals.push(run.total());
+  const run = callgrind();
+  const s = await start(run.wrapper);
+  try {
+    await load(s, warm, expect);
+    counting(s.pid, true);
+    await load(s, calls, expect);
+    counting(s.pid, false);
+  } finally {
+    await s.stop();
   }
-  return ((totals[1] as number) - (totals[0] as number)) / calls;
+  return run.total() / calls;
 }
 
 /** Waxseal (this checkout, or `cwd`), signed in through the real flow; in gateway mode with `upstream`. */
@@ -136,7 +155,7 @@ function waxseal(cwd: string | undefined, upstream: string | undefined, body: st
     const url = `${d.instance.url}/mcp`;
     const bearer = { authorization: `Bearer ${grant?.accessToken as string}` };
     const headers = { ...MCP_HEADERS, ...(upstream ? await initialize(url, bearer) : bearer) };
-    return { url, headers, body, stop: () => d.stop() };
+    return { pid: d.instance.pid, url, headers, body, stop: () => d.stop() };
   };
 }
 
@@ -146,7 +165,7 @@ function script(path: string, env: Record<string, string>, body: string, session
     const child: Child = await startScript(path, { env, wrapper });
     const url = `${child.url}${at}`;
     const headers = { ...MCP_HEADERS, ...(session ? await initialize(url, {}) : {}) };
-    return { url, headers, body, stop: () => child.stop() };
+    return { pid: child.pid, url, headers, body, stop: () => child.stop() };
   };
 }
 
@@ -187,7 +206,9 @@ if (scenarios.includes('B1')) {
   note('B1', 'MCP SDK per-request server (reference)', await perCall(sdk, 'connectionId'));
 }
 
-console.log(`\n| scenario | server | instructions per call (callgrind, ${calls} calls after ${warm}) |`);
+console.log(
+  `\n| scenario | server | instructions per call (callgrind, ${calls} calls counted after ${warm}) |`,
+);
 console.log('|---|---|---|');
 for (const l of lines) {
   console.log(`| ${l.scenario} | ${l.subject} | ${Math.round(l.instructions).toLocaleString('en')} |`);
