@@ -7,7 +7,7 @@
  * single changes to the hot path save; an instruction count is the same
  * whatever else the machine does, so a change of a few per cent shows.
  *
- *   node --import tsx bench/instructions.ts [--only G1,B1] [--compare DIR] [--calls N] [--warm N]
+ *   node --import tsx bench/instructions.ts [--only G1,B1] [--compare DIR] [--calls N] [--warm N] [--keep]
  *
  * Each server runs under callgrind with its counting off while it serves
  * `warm` calls (start-up, sign-in and the JIT's warm-up: V8 still compiles
@@ -38,6 +38,7 @@ const { values } = parseArgs({
     compare: { type: 'string' },
     calls: { type: 'string', default: '1000' },
     warm: { type: 'string', default: '3000' },
+    keep: { type: 'boolean', default: false },
   },
 });
 const calls = Number(values.calls);
@@ -53,7 +54,9 @@ try {
 }
 
 const out = mkdtempSync(join(tmpdir(), 'waxseal-callgrind-'));
-process.once('exit', () => rmSync(out, { recursive: true, force: true }));
+// --keep: the callgrind files stay, for callgrind_annotate (which functions the instructions went to).
+if (values.keep) console.log(`callgrind files in ${out}`);
+else process.once('exit', () => rmSync(out, { recursive: true, force: true }));
 let runs = 0;
 
 /**
