@@ -8,12 +8,14 @@
  * whatever else the machine does, so a change of a few per cent shows.
  *
  *   node --import tsx bench/instructions.ts [--only G1,B1] [--compare DIR] [--calls N] [--warm N] [--keep]
+ *                                           [--node-args "--v8-flag …"]
  *
  * Each server runs under callgrind with its counting off while it serves
  * `warm` calls (start-up, sign-in and the JIT's warm-up: V8 still compiles
  * hot functions hundreds of calls in, and that compiling was half of what a
- * count after 300 calls held), then on for `calls` calls, then off: the
- * count over `calls` is a call's cost in steady state. The references run
+ * count after 300 calls held), then on for `calls` calls on the same
+ * connections, then off: the count over `calls` is a call's cost in steady
+ * state. The references run
  * the same way: the thinnest proxy for G1 (bench/servers/thin-proxy.ts: what
  * forwarding alone costs) and the SDK's per-request server for B1
  * (bench/servers/mcp-baseline.ts, B1's baseline). The upstream and the load
@@ -39,12 +41,14 @@ const { values } = parseArgs({
     calls: { type: 'string', default: '1000' },
     warm: { type: 'string', default: '3000' },
     keep: { type: 'boolean', default: false },
+    'node-args': { type: 'string', default: '' },
   },
 });
 const calls = Number(values.calls);
 const warm = Number(values.warm);
 const scenarios = (values.only ?? '').split(',').map((s) => s.trim().toUpperCase());
 const compare = values.compare ? resolve(values.compare) : undefined;
+const nodeArgs = (values['node-args'] ?? '').split(' ').filter(Boolean);
 
 try {
   execFileSync('valgrind', ['--version'], { stdio: 'ignore' });
@@ -106,8 +110,17 @@ interface Started {
   stop(): Promise<void>;
 }
 
-/** `n` calls, four at a time; each must be a 200 with the expected answer. */
-async function load(s: Started, n: number, expect: string): Promise<void> {
+/**
+ * One call checked for the expected answer, then `warm` + `calls` calls four at
+ * a time on the same four connections, counted only for the last `calls`:
+ * counting is turned on when the `warm`-th answer arrives and off with the
+ * last. One run of the load generator, so that the counted calls open no
+ * connection: a new client socket makes V8 deoptimize Node's HTTP code
+ * ("wrong map") and compile it again, which a server with long-lived clients
+ * does not do per call. Counting starts with up to three calls already sent,
+ * so `calls` is exact within three.
+ */
+async function load(s: Started, expect: string): Promise<void> {
   // Under valgrind the upstream's keep-alive (5 s) may close a socket just as Waxseal reuses it,
   // after the slow sign-in: the first call is tried again then (a call not sent twice otherwise).
   let check: Response | undefined;
@@ -119,15 +132,27 @@ async function load(s: Started, n: number, expect: string): Promise<void> {
   if (check?.status !== 200 || !text.includes(expect)) {
     throw new Error(`${s.url} answered ${check?.status}: ${text.slice(0, 300)}`);
   }
-  if (n <= 1) return;
-  const result = await new Promise<Result>((resolve, reject) =>
-    autocannon(
-      { url: s.url, connections: 4, amount: n - 1, method: 'POST', headers: s.headers, body: s.body },
+  let answered = 0;
+  const result = await new Promise<Result>((resolve, reject) => {
+    const run = autocannon(
+      {
+        url: s.url,
+        connections: 4,
+        amount: warm + calls,
+        method: 'POST',
+        headers: s.headers,
+        body: s.body,
+      },
       (err, r) => (err ? reject(err) : resolve(r)),
-    ),
-  );
-  if (result.non2xx > 0 || result.errors > 0) {
-    throw new Error(`${s.url}: ${result.non2xx} answers not 2xx, ${result.errors} errors`);
+    );
+    run.on('response', () => {
+      answered++;
+      if (answered === warm) counting(s.pid, true);
+      if (answered === warm + calls) counting(s.pid, false);
+    });
+  });
+  if (result.non2xx > 0 || result.errors > 0 || answered !== warm + calls) {
+    throw new Error(`${s.url}: ${result.non2xx} answers not 2xx, ${result.errors} errors, ${answered} answers`);
   }
 }
 
@@ -136,10 +161,7 @@ async function perCall(start: (wrapper: string[]) => Promise<Started>, expect: s
   const run = callgrind();
   const s = await start(run.wrapper);
   try {
-    await load(s, warm, expect);
-    counting(s.pid, true);
-    await load(s, calls, expect);
-    counting(s.pid, false);
+    await load(s, expect);
   } finally {
     await s.stop();
   }
@@ -152,6 +174,7 @@ function waxseal(cwd: string | undefined, upstream: string | undefined, body: st
     const d = await deployWaxseal('sqlite', {
       cwd,
       wrapper,
+      nodeArgs,
       env: upstream ? { UPSTREAM_MCP_URL: upstream } : {},
     });
     const [grant] = await d.connect(1);
@@ -165,7 +188,7 @@ function waxseal(cwd: string | undefined, upstream: string | undefined, body: st
 /** A bench server script (thin proxy, SDK baseline) under callgrind. */
 function script(path: string, env: Record<string, string>, body: string, session: boolean, at = '') {
   return async (wrapper: string[]): Promise<Started> => {
-    const child: Child = await startScript(path, { env, wrapper });
+    const child: Child = await startScript(path, { env, wrapper, nodeArgs });
     const url = `${child.url}${at}`;
     const headers = { ...MCP_HEADERS, ...(session ? await initialize(url, {}) : {}) };
     return { pid: child.pid, url, headers, body, stop: () => child.stop() };
