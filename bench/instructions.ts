@@ -152,7 +152,9 @@ async function load(s: Started, expect: string): Promise<void> {
     });
   });
   if (result.non2xx > 0 || result.errors > 0 || answered !== warm + calls) {
-    throw new Error(`${s.url}: ${result.non2xx} answers not 2xx, ${result.errors} errors, ${answered} answers`);
+    throw new Error(
+      `${s.url}: ${result.non2xx} answers not 2xx, ${result.errors} errors, ${answered} answers`,
+    );
   }
 }
 
