@@ -15,11 +15,10 @@
  * hot functions hundreds of calls in, and that compiling was half of what a
  * count after 300 calls held), then on for `calls` calls on the same
  * connections, then off: the count over `calls` is a call's cost in steady
- * state. The references run
- * the same way: the thinnest proxy for G1 (bench/servers/thin-proxy.ts: what
- * forwarding alone costs) and the SDK's per-request server for B1
- * (bench/servers/mcp-baseline.ts, B1's baseline). The upstream and the load
- * generator run outside valgrind. A G1 subject takes some five minutes.
+ * state. The references run the same way: the thinnest proxy for G1
+ * (bench/servers/thin-proxy.ts: what forwarding alone costs) and the SDK's
+ * per-request server for B1 (bench/servers/mcp-baseline.ts, B1's baseline).
+ * The upstream and the load generator run outside valgrind. A G1 subject takes some five minutes.
  * Needs valgrind (Debian's package); not part of `npm test`.
  */
 import { execFileSync } from 'node:child_process';
@@ -133,6 +132,8 @@ async function load(s: Started, expect: string): Promise<void> {
     throw new Error(`${s.url} answered ${check?.status}: ${text.slice(0, 300)}`);
   }
   let answered = 0;
+  // With no warm-up the first call of the run is counted too (no answer is the 0th).
+  if (warm === 0) counting(s.pid, true);
   const result = await new Promise<Result>((resolve, reject) => {
     const run = autocannon(
       {

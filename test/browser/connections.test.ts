@@ -136,8 +136,8 @@ describe('SPEC §6 Settings › MCP in Chromium', { skip }, () => {
     const gone = await connect(member, 'Zed');
     await gone.client.close();
     await revokeConnection(server.services, gone.me.connectionId as string, { label: 'olive@example.com' });
-    // SPEC §12 last used is written behind the request (once a second at the
-    // soonest); written now, so the page below cannot race the timer.
+    // SPEC §12 last used is written behind the request, by a timer that runs
+    // once a second; written now, so the page below cannot race that timer.
     await server.services.lastUsed.flush();
 
     const page = await dashboard(admin);
