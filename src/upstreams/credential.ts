@@ -1,13 +1,14 @@
 import { Readable } from 'node:stream';
+import { StringDecoder } from 'node:string_decoder';
 import { mediaTypeEssence } from '@modelcontextprotocol/sdk/shared/mediaType.js';
 import type { FetchLike } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCResultResponse } from '@modelcontextprotocol/sdk/types.js';
-import { Agent, type Dispatcher } from 'undici';
+import { Agent, type Dispatcher, errors, util } from 'undici';
 import { plainResult } from '../domain/jsonrpc.js';
 import { tracedCall, tracedFetch } from '../telemetry/upstream-call.js';
 import type { UpstreamKeys } from './bound-keys.js';
 import type { HttpUpstream } from './config.js';
-import { Stop, type Stoppable } from './stop.js';
+import { onStop, Stop, type Stoppable } from './stop.js';
 
 /** The credential header's value: `Bearer <key>` for Authorization, the bare key for any other header. */
 export function credentialValue(upstream: HttpUpstream, key: string): string {
@@ -67,12 +68,12 @@ const dispatcher = new Agent({ headersTimeout: 0, bodyTimeout: 0, connect: { tim
 
 const PROTOCOLS = new Set(['http:', 'https:']);
 
-type Body = Dispatcher.ResponseData['body'];
-
 /** What is kept of an upstream's answer once its body is read: status line and headers. */
 export interface AnswerHead {
   statusCode: number;
   statusText: string;
+  /** The Content-Type header's value, '' without one. */
+  contentType: string;
   headers: Dispatcher.ResponseData['headers'];
 }
 
@@ -106,81 +107,257 @@ function metaOf(head: AnswerHead): ResponseInit {
 }
 
 /**
+ * The answer to one request, as undici's dispatch handler (issue 13). undici's
+ * `request()` made an AsyncResource, a parsed header object and a Readable per
+ * response, and the hot path then listened to that Readable: some 8 µs of CPU
+ * per call against this handler, which gets the raw headers and the body's
+ * chunks as they come.
+ *
  * An SSE answer to a POST that is nothing but the final JSON-RPC response (a
  * tool call without progress, the common case) is given as that message,
  * sparing a text decoder and an event parser in web streams per call; the
  * SDK's JSON and SSE paths deliver the same messages. Anything else first
  * (progress, a request to the client, a priming event with an id) makes it a
- * stream after all, starting with the bytes already read.
+ * stream after all, starting with the bytes already read. A whole JSON answer
+ * is read at once and given inline when it is a plain response.
+ *
+ * An abort (the request's `signal`) rejects, or errors the body, with its
+ * reason, as fetch does; any other failure before the answer is fetch's
+ * `TypeError('fetch failed')` with the cause.
  */
-function answerOrStream(
-  head: AnswerHead,
-  res: Body,
-  settle: { resolve: (a: PostAnswer) => void; reject: (err: unknown) => void },
-  peek: boolean,
-  signal?: Stoppable,
-): void {
-  const { resolve } = settle;
-  const status = head.statusCode;
-  const chunks: Buffer[] = [];
-  let text = '';
-  let settled = false;
-  // An error after the answer (the rest is drained) concerns nobody; before it, the stream carries
-  // it, unless the request was aborted: then the call fails with the signal's reason, as fetch's would.
-  res.on('error', () => {
-    if (settled) return;
-    if (signal?.aborted) {
-      settled = true;
-      settle.reject(signal.reason);
-    } else stream();
-  });
-  const stream = () => {
-    settled = true;
-    res.off('data', onData);
-    res.off('end', onEnd);
-    res.pause();
-    const body = Readable.from(
-      (async function* () {
-        for (const c of chunks) yield c;
-        for await (const c of res) yield c as Buffer;
-      })(),
-    );
-    resolve({
-      status,
-      response: new Response(Readable.toWeb(body) as ReadableStream<Uint8Array>, metaOf(head)),
-    });
+class Answering implements Dispatcher.DispatchHandler {
+  private abortRequest?: (reason: Error) => void;
+  private readonly forgetStop?: () => void;
+  private head?: AnswerHead;
+  /** What the body is read for: `whole` (all, then answer), `peek` (the first SSE events), `stream`, `drain` (answered). */
+  private mode: 'whole' | 'peek' | 'stream' | 'drain' = 'whole';
+  private readonly chunks: Buffer[] = [];
+  private text = '';
+  private seen = 0;
+  private decoder?: StringDecoder;
+  private settled = false;
+  /** Stream mode: the chunks not yet read, and how the reader is woken. */
+  private flow?: {
+    wake?: () => void;
+    resume?: () => void;
+    paused: boolean;
+    complete: boolean;
+    failure?: unknown;
   };
-  let seen = 0;
-  const onData = (chunk: Buffer) => {
-    chunks.push(chunk);
-    text += chunk.toString('utf8');
+
+  constructor(
+    private readonly x: Exchange,
+    private readonly resolve: (a: PostAnswer) => void,
+    private readonly reject: (err: unknown) => void,
+  ) {
+    if (x.signal) this.forgetStop = onStop(x.signal, () => this.abortRequest?.(x.signal?.reason as Error));
+  }
+
+  private failure(err: unknown): unknown {
+    return this.x.signal?.aborted ? this.x.signal.reason : new TypeError('fetch failed', { cause: err });
+  }
+
+  onConnect(abort: (err?: Error) => void): void {
+    const signal = this.x.signal;
+    if (signal?.aborted) abort(signal.reason as Error);
+    else this.abortRequest = abort;
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
+    if (statusCode < 200) return true;
+    const head = answerHead(statusCode, statusText, rawHeaders);
+    this.head = head;
+    if (NULL_BODY.has(statusCode)) {
+      this.settle({ status: statusCode, response: new Response(null, metaOf(head)) });
+      this.mode = 'drain';
+      return true;
+    }
+    const type = head.contentType;
+    if (type.includes('text/event-stream')) {
+      // Inline (the transport hands the message to the SDK Client itself) only for what the SDK
+      // would read as a successful answer; for nodeFetch the status travels in the Response.
+      const peek =
+        this.x.method === 'POST' &&
+        (!this.x.inline || (statusCode === 200 && mediaTypeEssence(type) === 'text/event-stream'));
+      if (!peek) return this.stream(resume);
+      this.mode = 'peek';
+      this.decoder = new StringDecoder('utf8');
+    }
+    this.flow = { resume, paused: false, complete: false };
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    switch (this.mode) {
+      case 'whole':
+        this.chunks.push(chunk);
+        return true;
+      case 'peek':
+        this.chunks.push(chunk);
+        return this.peek(chunk);
+      case 'stream':
+        return this.push(chunk);
+      default:
+        return true;
+    }
+  }
+
+  onComplete(): void {
+    this.forgetStop?.();
+    const head = this.head as AnswerHead;
+    if (this.mode === 'whole') {
+      const all = this.chunks.length === 1 ? (this.chunks[0] as Buffer) : Buffer.concat(this.chunks);
+      const message =
+        this.x.inline && head.statusCode === 200 && mediaTypeEssence(head.contentType) === 'application/json'
+          ? parsedResponse(all)
+          : null;
+      this.settle(
+        message
+          ? { status: head.statusCode, message, source: head }
+          : {
+              status: head.statusCode,
+              response: new Response(
+                all.length === 0 ? null : (all as Uint8Array<ArrayBuffer>),
+                metaOf(head),
+              ),
+            },
+      );
+    } else if (this.mode === 'peek') {
+      // The stream ended before an answer: its reader sees what there was.
+      this.stream();
+      this.end();
+    } else if (this.mode === 'stream') {
+      this.end();
+    }
+  }
+
+  onError(err: Error): void {
+    this.forgetStop?.();
+    // An error after the answer (the rest was being drained) concerns nobody; before it, the
+    // stream carries it, unless the request was aborted: then the call fails with the abort's reason.
+    if (this.mode === 'peek' && !this.x.signal?.aborted) this.stream();
+    if (this.mode === 'stream') {
+      const flow = this.flow as NonNullable<Answering['flow']>;
+      flow.failure = this.x.signal?.aborted ? this.x.signal.reason : err;
+      flow.wake?.();
+    } else if (!this.settled) {
+      this.settle(undefined, this.failure(err));
+    }
+  }
+
+  private settle(answer: PostAnswer | undefined, err?: unknown): void {
+    if (this.settled) return;
+    this.settled = true;
+    if (answer) this.resolve(answer);
+    else this.reject(err);
+  }
+
+  /** Peek mode: the SSE events read so far; a lone plain response is the answer, anything else a stream. */
+  private peek(chunk: Buffer): boolean {
+    this.text += (this.decoder as StringDecoder).write(chunk);
     for (;;) {
-      EVENT_END.lastIndex = seen;
-      const end = EVENT_END.exec(text);
-      if (!end) return;
-      const event = text.slice(seen, end.index);
-      seen = end.index + end[0].length;
+      EVENT_END.lastIndex = this.seen;
+      const end = EVENT_END.exec(this.text);
+      if (!end) return true;
+      const event = this.text.slice(this.seen, end.index);
+      this.seen = end.index + end[0].length;
       const only = singleResponse(event);
       // A priming event (an id, no data) only matters if the stream breaks before the answer.
       if (only === '') continue;
-      if (only === null) return stream();
-      settled = true;
-      res.off('data', onData);
-      res.off('end', onEnd);
-      res.resume();
-      resolve({ status, message: only, source: head });
-      return;
+      if (only === null) return this.stream();
+      this.mode = 'drain';
+      this.chunks.length = 0;
+      const head = this.head as AnswerHead;
+      this.settle({ status: head.statusCode, message: only, source: head });
+      return true;
     }
-  };
-  const onEnd = () => {
-    if (!settled) stream();
-  };
-  if (!peek) {
-    stream();
-    return;
   }
-  res.on('data', onData);
-  res.once('end', onEnd);
+
+  /**
+   * From now on the body is a stream, starting with what was read: the answer
+   * is a Response over it. undici is paused while its reader is behind, and
+   * the request is aborted when the reader gives up early.
+   */
+  private stream(resume?: () => void): boolean {
+    this.mode = 'stream';
+    this.flow ??= { resume, paused: false, complete: false };
+    const flow = this.flow;
+    const queue = this.chunks;
+    const abort = () => this.abortRequest?.(new errors.RequestAbortedError());
+    async function* read(): AsyncGenerator<Buffer> {
+      try {
+        for (;;) {
+          const chunk = queue.shift();
+          if (chunk) {
+            if (flow.paused && queue.length === 0) {
+              flow.paused = false;
+              flow.resume?.();
+            }
+            yield chunk;
+          } else if (flow.failure !== undefined) {
+            throw flow.failure;
+          } else if (flow.complete) {
+            return;
+          } else {
+            await new Promise<void>((wake) => {
+              flow.wake = wake;
+            });
+            flow.wake = undefined;
+          }
+        }
+      } finally {
+        if (!flow.complete && flow.failure === undefined) abort();
+      }
+    }
+    const body = Readable.from(read());
+    const head = this.head as AnswerHead;
+    this.settle({
+      status: head.statusCode,
+      response: new Response(Readable.toWeb(body) as ReadableStream<Uint8Array>, metaOf(head)),
+    });
+    return true;
+  }
+
+  /** Stream mode: one more chunk for the reader; false (pause) while it is behind. */
+  private push(chunk: Buffer): boolean {
+    const flow = this.flow as NonNullable<Answering['flow']>;
+    this.chunks.push(chunk);
+    flow.wake?.();
+    if (this.chunks.length < STREAM_QUEUE) return true;
+    flow.paused = true;
+    return false;
+  }
+
+  private end(): void {
+    const flow = this.flow as NonNullable<Answering['flow']>;
+    flow.complete = true;
+    flow.wake?.();
+  }
+}
+
+/** Chunks a stream's reader may be behind before undici stops reading the upstream. */
+const STREAM_QUEUE = 16;
+
+/** The status line and headers; the headers as an object only when something asks (rarely). */
+function answerHead(statusCode: number, statusText: string, raw: Buffer[]): AnswerHead {
+  let parsed: AnswerHead['headers'] | undefined;
+  let contentType = '';
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as Buffer;
+    if (name.length === 12 && name.toString('latin1').toLowerCase() === 'content-type') {
+      contentType = (raw[i + 1] as Buffer).toString('latin1');
+      break;
+    }
+  }
+  return {
+    statusCode,
+    statusText,
+    contentType,
+    get headers() {
+      parsed ??= util.parseHeaders(raw) as AnswerHead['headers'];
+      return parsed;
+    },
+  };
 }
 
 /**
@@ -221,66 +398,27 @@ interface Exchange {
  * One request on undici's keep-alive pools (issue 13). Node's fetch streams
  * every body through web streams and writes the request in several syscalls,
  * and node:http's client costs about half as much again as undici's per
- * request (docs/benchmarks.md, step 7); a proxied call paid that twice. An
- * aborted signal rejects, or errors the body, with its reason, as fetch does
- * (undici aborts with the signal's reason).
+ * request (docs/benchmarks.md, step 7); a proxied call paid that twice.
+ * The answer is read by `Answering`.
  */
-async function exchange(url: URL, x: Exchange): Promise<PostAnswer> {
-  const { signal, body } = x;
-  if (signal?.aborted) throw signal.reason;
+function exchange(url: URL, x: Exchange): Promise<PostAnswer> {
+  const { signal } = x;
+  if (signal?.aborted) return Promise.reject(signal.reason);
   // A user and password in the URL become Basic credentials, unless the request has its own (as node:http did).
   if ((url.username || url.password) && x.headers.authorization === undefined) {
     const user = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
     x.headers.authorization = `Basic ${Buffer.from(user).toString('base64')}`;
   }
-  let res: Dispatcher.ResponseData;
-  try {
-    res = await dispatcher.request({
-      origin: url.origin,
-      path: url.pathname + url.search,
-      method: x.method,
-      headers: x.headers,
-      body,
-      signal,
-    });
-  } catch (err) {
-    throw signal?.aborted ? signal.reason : new TypeError('fetch failed', { cause: err });
-  }
-  const head: AnswerHead = { statusCode: res.statusCode, statusText: res.statusText, headers: res.headers };
-  const status = res.statusCode;
-  if (NULL_BODY.has(status)) {
-    res.body.resume();
-    return { status, response: new Response(null, metaOf(head)) };
-  }
-  const type = String(res.headers['content-type'] ?? '');
-  if (type.includes('text/event-stream')) {
-    // Inline (the transport hands the message to the SDK Client itself) only for what the SDK
-    // would read as a successful answer; for nodeFetch the status travels in the Response.
-    const peek =
-      x.method === 'POST' &&
-      (!x.inline || (status === 200 && mediaTypeEssence(type) === 'text/event-stream'));
-    return new Promise((resolve, reject) =>
-      answerOrStream(head, res.body, { resolve, reject }, peek, signal),
-    );
-  }
-  // A whole answer: read it at once, no stream to pipe.
-  const all = await wholeBody(res.body, signal);
-  const message =
-    x.inline && status === 200 && mediaTypeEssence(type) === 'application/json' ? parsedResponse(all) : null;
-  if (message) return { status, message, source: head };
-  return {
-    status,
-    response: new Response(all.length === 0 ? null : (all as Uint8Array<ArrayBuffer>), metaOf(head)),
-  };
-}
-
-function wholeBody(body: Body, signal?: Stoppable): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    body.on('data', (c: Buffer) => chunks.push(c));
-    body.once('end', () => resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks)));
-    body.once('error', (err) =>
-      reject(signal?.aborted ? signal.reason : new TypeError('fetch failed', { cause: err })),
+    dispatcher.dispatch(
+      {
+        origin: url.origin,
+        path: url.pathname + url.search,
+        method: x.method,
+        headers: x.headers,
+        body: x.body,
+      },
+      new Answering(x, resolve, reject),
     );
   });
 }
