@@ -74,13 +74,29 @@ export function createApp(s: Services, options: { tools?: RegisterTools[]; mcp?:
   // Behind a load balancer, X-Forwarded-For gives the client IP the sign-in limits count.
   app.set('trust proxy', s.config.trustProxyHops);
   const metrics = createMetrics(s);
+  // Each route, method and status's labels made once (issue 13: prom-client's timer merged two
+  // label objects and read the clock twice through process.hrtime, per request).
+  const labels = new Map<string, { route: string; method: string; status: string }>();
+  const labelsOf = (route: string, method: string, status: number) => {
+    const key = `${status} ${method} ${route}`;
+    let found = labels.get(key);
+    if (!found) {
+      found = { route, method, status: String(status) };
+      labels.set(key, found);
+    }
+    return found;
+  };
   const measured =
     (route?: string): RequestHandler =>
     (req, res, next) => {
-      const end = metrics.requests.startTimer({ method: req.method });
-      res.on('finish', () =>
-        end({ route: route ?? req.route?.path ?? 'other', status: String(res.statusCode) }),
-      );
+      const started = performance.now();
+      res.on('finish', () => {
+        const seconds = (performance.now() - started) / 1000;
+        metrics.requests.observe(
+          labelsOf(route ?? req.route?.path ?? 'other', req.method, res.statusCode),
+          seconds,
+        );
+      });
       next();
     };
   const headers = securityHeaders(s);

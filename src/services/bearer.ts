@@ -17,21 +17,25 @@ export interface Caller {
 export async function resolveBearer(s: Services, bearer: string): Promise<Caller | null> {
   if (bearer.length > 200) return null;
   const hash = sha256(bearer);
-  let token = s.cache.getToken(hash);
-  if (!token) {
-    const mark = s.cache.mark();
-    const loaded = await loadToken(s, bearer, hash);
-    if (!loaded) return null;
-    token = loaded;
-    s.cache.putToken(hash, token, mark);
-  }
+  // In steady state both come from the cache, without awaiting anything (issue 13).
+  const token = s.cache.getToken(hash) ?? (await tokenFor(s, bearer, hash));
+  if (!token) return null;
   if (token.expiresAt !== null && token.expiresAt <= s.clock.now()) return null;
-  const connection = await connectionFor(s, token.connectionId);
+  const connection =
+    s.cache.getConnection(token.connectionId) ?? (await connectionFor(s, token.connectionId));
   if (!connection) return null;
   if (connection.status !== 'active') return null;
   // SPEC §4: a regenerated key's predecessor is refused at once.
   if (token.kind === 'api_key' && token.apiKeyId !== connection.apiKeyId) return null;
   return { token, connection };
+}
+
+/** A token not in the cache: from the database, then cached. */
+async function tokenFor(s: Services, bearer: string, hash: string): Promise<TokenEntry | null> {
+  const mark = s.cache.mark();
+  const loaded = await loadToken(s, bearer, hash);
+  if (loaded) s.cache.putToken(hash, loaded, mark);
+  return loaded;
 }
 
 async function loadToken(s: Services, bearer: string, hash: string): Promise<TokenEntry | null> {

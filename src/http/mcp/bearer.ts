@@ -1,5 +1,6 @@
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import type { NextFunction, Request, Response } from 'express';
+import type { ConnectionEntry } from '../../cache/token-cache.js';
 import { Forbidden, InsufficientScope, InvalidToken, TokenRequired } from '../../domain/errors.js';
 import { MCP_SCOPE } from '../../domain/scopes.js';
 import { resolveBearer } from '../../services/bearer.js';
@@ -10,6 +11,27 @@ import type { Services } from '../../services/context.js';
 export interface CallerExtra {
   caller: McpCaller;
   connectionId: string;
+}
+
+/**
+ * The caller of a connection's requests, made once per cached connection
+ * entry (issue 13: one per request, and the key servers.ts derives from it,
+ * cost some 2 µs a call). A changed connection is a new entry, hence a new
+ * caller. Frozen: every request of the connection shares it.
+ */
+const callers = new WeakMap<ConnectionEntry, McpCaller>();
+function mcpCallerOf(c: ConnectionEntry): McpCaller {
+  let caller = callers.get(c);
+  if (!caller) {
+    caller = Object.freeze({
+      user: Object.freeze({ id: c.userId, email: c.userEmail, role: c.role }),
+      connection: Object.freeze({ id: c.id, clientName: c.clientName, allowedTools: c.allowedTools }),
+      apiKey: c.apiKey,
+      apiKeyPrefix: c.apiKeyPrefix,
+    });
+    callers.set(c, caller);
+  }
+  return caller;
 }
 
 /** The operations of /mcp and the scopes each requires (SPEC §2: a 403 names them all). */
@@ -54,12 +76,6 @@ export function requireBearer(s: Services) {
     }
     const c = caller.connection;
     const resource = caller.token.resource;
-    const mcpCaller: McpCaller = {
-      user: { id: c.userId, email: c.userEmail, role: c.role },
-      connection: { id: c.id, clientName: c.clientName, allowedTools: c.allowedTools },
-      apiKey: c.apiKey,
-      apiKeyPrefix: c.apiKeyPrefix,
-    };
     const auth: AuthInfo = {
       token,
       // The SDK's AuthInfo.clientId is the OAuth client's id (RFC 6749 §2.2).
@@ -70,7 +86,7 @@ export function requireBearer(s: Services) {
       get resource() {
         return new URL(resource);
       },
-      extra: { caller: mcpCaller, connectionId: c.id } satisfies CallerExtra,
+      extra: { caller: mcpCallerOf(c), connectionId: c.id } satisfies CallerExtra,
     };
     (req as Request & { auth?: AuthInfo }).auth = auth;
     next();

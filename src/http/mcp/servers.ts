@@ -23,8 +23,20 @@ interface Entry {
   transport?: ConnectionTransport;
 }
 
+/** Each caller's key, made once: a caller is shared by its connection's requests (http/mcp/bearer.ts). */
+const keys = new WeakMap<McpCaller, string>();
+
 /** Everything of the caller a server's tools can see: a change makes a new server. */
 function callerKey(caller: McpCaller): string {
+  let key = keys.get(caller);
+  if (key === undefined) {
+    key = keyOf(caller);
+    keys.set(caller, key);
+  }
+  return key;
+}
+
+function keyOf(caller: McpCaller): string {
   return JSON.stringify([
     caller.user.id,
     caller.user.email,
