@@ -17,7 +17,13 @@ export interface LoadSpec {
   /** Dynamic requests (per-connection state); overrides method, headers and body. */
   requests?: Request[];
   setupClient?: (client: Client) => void;
-  /** Run for this long... */
+  /**
+   * Load for this long first, uncounted, on the same connections (issue 13:
+   * new client sockets make V8 deoptimize and compile Node's socket and HTTP
+   * code again, in whichever process they reach; clients keep their connections).
+   */
+  warmup?: number;
+  /** Run for this long (after the warm-up)... */
   seconds?: number;
   /** ...or until this many responses, each connection stopping after its share. */
   amount?: number;
@@ -46,9 +52,20 @@ export function fire(spec: LoadSpec): Promise<Shot> {
   const latencies: number[] = [];
   const statuses: Record<string, number> = {};
   let last = 0;
-  const started = performance.now();
-  const cpuBefore = spec.server?.cpuMs() ?? Number.NaN;
-  const upstreamBefore = spec.upstream?.cpuMs() ?? Number.NaN;
+  let started = 0;
+  let cpuBefore = Number.NaN;
+  let upstreamBefore = Number.NaN;
+  let counting = false;
+  /** From now on responses, time and CPU count. */
+  const count = () => {
+    counting = true;
+    started = performance.now();
+    cpuBefore = spec.server?.cpuMs() ?? Number.NaN;
+    upstreamBefore = spec.upstream?.cpuMs() ?? Number.NaN;
+  };
+  const warmup = spec.amount ? 0 : (spec.warmup ?? 0);
+  if (warmup > 0) setTimeout(count, warmup * 1000);
+  else count();
   return new Promise((resolve, reject) => {
     const instance = autocannon(
       {
@@ -56,7 +73,7 @@ export function fire(spec: LoadSpec): Promise<Shot> {
         connections: spec.connections,
         pipelining: 1,
         timeout: 30,
-        ...(spec.amount ? { amount: spec.amount } : { duration: spec.seconds ?? 1 }),
+        ...(spec.amount ? { amount: spec.amount } : { duration: warmup + (spec.seconds ?? 1) }),
         ...(spec.requests
           ? { requests: spec.requests }
           : { method: spec.method ?? 'GET', headers: spec.headers, body: spec.body }),
@@ -89,6 +106,10 @@ export function fire(spec: LoadSpec): Promise<Shot> {
       },
     );
     instance.on('response', (_client: Client, status: number, _bytes: number, ms: number) => {
+      if (!counting) {
+        statuses[status] = (statuses[status] ?? 0) + 1;
+        return;
+      }
       latencies.push(ms);
       statuses[status] = (statuses[status] ?? 0) + 1;
       last = performance.now();

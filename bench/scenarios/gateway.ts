@@ -39,8 +39,7 @@ function loadedConnections(b: Bench): number {
 }
 
 async function shoot(b: Bench, spec: Omit<LoadSpec, 'seconds'>): Promise<Shot> {
-  await fire({ ...spec, seconds: b.settings.warmup });
-  return fire({ ...spec, seconds: b.settings.seconds });
+  return fire({ ...spec, warmup: b.settings.warmup, seconds: b.settings.seconds });
 }
 
 /** initialize + notifications/initialized, as an MCP client starts; the session id, if the server gave one. */

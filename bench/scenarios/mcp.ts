@@ -20,10 +20,9 @@ export const MCP_HEADERS = {
 };
 const BASELINE = 'MCP SDK, same tool, no auth';
 
-/** A warm-up run, then the measured one. */
+/** A warm-up, then the measured run, on the same connections (load.ts). */
 async function shoot(b: Bench, spec: Omit<LoadSpec, 'seconds'>): Promise<Shot> {
-  await fire({ ...spec, seconds: b.settings.warmup });
-  return fire({ ...spec, seconds: b.settings.seconds });
+  return fire({ ...spec, warmup: b.settings.warmup, seconds: b.settings.seconds });
 }
 
 function mcpLoad(server: Child, connections: number, bearer: string | null, expectStatus: number) {

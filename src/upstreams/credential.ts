@@ -128,13 +128,13 @@ function metaOf(head: AnswerHead): ResponseInit {
 class Answering implements Dispatcher.DispatchHandler {
   private abortRequest?: (reason: Error) => void;
   private readonly forgetStop?: () => void;
-  private head?: AnswerHead;
+  private head: AnswerHead | undefined;
   /** What the body is read for: `whole` (all, then answer), `peek` (the first SSE events), `stream`, `drain` (answered). */
   private mode: 'whole' | 'peek' | 'stream' | 'drain' = 'whole';
-  private readonly chunks: Buffer[] = [];
+  private chunks: Buffer[] = [];
   private text = '';
   private seen = 0;
-  private decoder?: StringDecoder;
+  private decoder: StringDecoder | undefined;
   private settled = false;
   /** Stream mode: the chunks not yet read, and how the reader is woken. */
   private flow?: {
@@ -165,7 +165,7 @@ class Answering implements Dispatcher.DispatchHandler {
 
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
     if (statusCode < 200) return true;
-    const head = answerHead(statusCode, statusText, rawHeaders);
+    const head = new Head(statusCode, statusText, rawHeaders);
     this.head = head;
     if (NULL_BODY.has(statusCode)) {
       this.settle({ status: statusCode, response: new Response(null, metaOf(head)) });
@@ -229,6 +229,7 @@ class Answering implements Dispatcher.DispatchHandler {
     } else if (this.mode === 'stream') {
       this.end();
     }
+    this.release();
   }
 
   onError(err: Error): void {
@@ -243,6 +244,21 @@ class Answering implements Dispatcher.DispatchHandler {
     } else if (!this.settled) {
       this.settle(undefined, this.failure(err));
     }
+    this.release();
+  }
+
+  /**
+   * Lets go of what the answer was read into. This handler outlives the answer
+   * in the scavenger's view (something in the old generation still points at
+   * it): a head kept here kept its header buffers through every scavenge until
+   * a full collection, and a third of the young generation survived each
+   * scavenge (issue 13, docs/benchmarks.md step 14).
+   */
+  private release(): void {
+    this.head = undefined;
+    this.chunks = [];
+    this.text = '';
+    this.decoder = undefined;
   }
 
   private settle(answer: PostAnswer | undefined, err?: unknown): void {
@@ -266,8 +282,8 @@ class Answering implements Dispatcher.DispatchHandler {
       if (only === '') continue;
       if (only === null) return this.stream();
       this.mode = 'drain';
-      this.chunks.length = 0;
       const head = this.head as AnswerHead;
+      this.release();
       this.settle({ status: head.statusCode, message: only, source: head });
       return true;
     }
@@ -339,25 +355,30 @@ class Answering implements Dispatcher.DispatchHandler {
 const STREAM_QUEUE = 16;
 
 /** The status line and headers; the headers as an object only when something asks (rarely). */
-function answerHead(statusCode: number, statusText: string, raw: Buffer[]): AnswerHead {
-  let parsed: AnswerHead['headers'] | undefined;
-  let contentType = '';
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i] as Buffer;
-    if (name.length === 12 && name.toString('latin1').toLowerCase() === 'content-type') {
-      contentType = (raw[i + 1] as Buffer).toString('latin1');
-      break;
+class Head implements AnswerHead {
+  private parsed: AnswerHead['headers'] | undefined;
+  readonly contentType: string;
+
+  constructor(
+    readonly statusCode: number,
+    readonly statusText: string,
+    private readonly raw: Buffer[],
+  ) {
+    let contentType = '';
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i] as Buffer;
+      if (name.length === 12 && name.toString('latin1').toLowerCase() === 'content-type') {
+        contentType = (raw[i + 1] as Buffer).toString('latin1');
+        break;
+      }
     }
+    this.contentType = contentType;
   }
-  return {
-    statusCode,
-    statusText,
-    contentType,
-    get headers() {
-      parsed ??= util.parseHeaders(raw) as AnswerHead['headers'];
-      return parsed;
-    },
-  };
+
+  get headers(): AnswerHead['headers'] {
+    this.parsed ??= util.parseHeaders(this.raw) as AnswerHead['headers'];
+    return this.parsed;
+  }
 }
 
 /**
