@@ -45,6 +45,18 @@ export class UpstreamKeys {
 
   constructor(private readonly s: Services) {}
 
+  /**
+   * The key `current` would give, when it is known without waiting: the
+   * connection in the validation cache and active, its key recorded here
+   * (issue 13: the steady state, without three promises per call). Otherwise
+   * undefined, and `current` is asked.
+   */
+  cached(connectionId: string, upstream: string): string | undefined {
+    const connection = this.s.cache.getConnection(connectionId);
+    if (connection?.status !== 'active') return undefined;
+    return this.recorded.get(`${connection.apiKeyId}\u0000${upstream}`);
+  }
+
   /** The key for a request to `upstream` on behalf of the connection, read at the moment of sending. */
   async current(connectionId: string, upstream: string): Promise<string> {
     const { s } = this;

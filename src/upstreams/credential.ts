@@ -49,11 +49,17 @@ export type UpstreamPost = (
 /** `upstreamFetch` for the hot path (issue 13): the same headers and span, no Headers or Response in between. */
 export function upstreamPost(keys: UpstreamKeys, upstream: HttpUpstream, connectionId: string): UpstreamPost {
   const call = { upstream: upstream.name, connectionId };
-  return async (url, headers, body, signal) => {
-    addUpstreamHeaders(upstream, await keys.current(connectionId, upstream.name), (name, value) => {
+  const send = (key: string, url: URL, headers: Record<string, string>, body: string, signal?: Stoppable) => {
+    addUpstreamHeaders(upstream, key, (name, value) => {
       headers[name.toLowerCase()] = value;
     });
     return tracedCall(call, url, 'POST', body, headers, () => postMessage(url, headers, body, signal));
+  };
+  return (url, headers, body, signal) => {
+    // The key known at once in steady state; else read (and recorded) first.
+    const key = keys.cached(connectionId, upstream.name);
+    if (key !== undefined) return send(key, url, headers, body, signal);
+    return keys.current(connectionId, upstream.name).then((k) => send(k, url, headers, body, signal));
   };
 }
 

@@ -34,6 +34,7 @@ import { DownstreamCancelled, Guard, UpstreamLost } from './guard.js';
 import type { ListKind } from './lists.js';
 import type { ToolPermissions } from './permissions.js';
 import type { SourceParts } from './runner.js';
+import type { UpstreamSession } from './sessions.js';
 import type { Stop } from './stop.js';
 import { sseMessages } from './upstream-streams.js';
 
@@ -151,39 +152,85 @@ export function directCalls(
     return undefined;
   };
 
+  /** The local names' set, once their promise settled: read without awaiting it again (issue 13). */
+  const settled = new WeakMap<Promise<Set<string>>, Set<string> | null>();
+  const localOf = (locals: Promise<Set<string>>): Promise<Set<string> | null> =>
+    locals.then(
+      (names) => {
+        settled.set(locals, names);
+        return names;
+      },
+      () => null,
+    );
+
+  /** The session the connection has with the upstream, or the version of one that keeps none. */
+  const sessionOf = (stored: UpstreamSession | null, upstream: HttpUpstream) => {
+    const stateless = stored ? undefined : parts.http.statelessVersion(connectionId, upstream.name);
+    return stored ?? (stateless ? { protocolVersion: stateless } : undefined);
+  };
+
+  const start = (
+    request: JSONRPCRequest,
+    stop: Stop,
+    params: PlainCall,
+    to: Target,
+    upstream: HttpUpstream,
+    session: { sessionId?: string; protocolVersion: string },
+  ) => {
+    const call = new Call(
+      parts,
+      upstream,
+      connectionId,
+      session,
+      `${prefix}${++count}`,
+      request.id,
+      stop,
+      downstream,
+    );
+    return call.run(params, to.name);
+  };
+
+  /** The call when something must be awaited first: the local names, the session, a refusal's audit. */
+  const slow = async (
+    request: JSONRPCRequest,
+    stop: Stop,
+    params: PlainCall,
+    locals: Promise<Set<string>>,
+  ) => {
+    const local = settled.get(locals) ?? (await localOf(locals));
+    if (!local || local.has(params.name)) return 'fallback';
+    const to = target(params.name, local);
+    const upstream = to && parts.byName.get(to.source);
+    if (!to || upstream?.kind !== 'http') return 'fallback';
+    const session = sessionOf(await parts.sessions.get(connectionId, upstream.name), upstream);
+    if (!session) return 'fallback';
+    try {
+      await parts.permissions.check(caller, upstream, to.name, params.name);
+    } catch (err) {
+      return { answer: failed(request.id, err) };
+    }
+    return start(request, stop, params, to, upstream, session);
+  };
+
   return (request, stop) => {
     const params = plainCall(request);
     if (!params) return null;
     const locals = localNames.get('tools');
     if (!locals) return null;
-    return (async (): Promise<DirectOutcome> => {
-      const local = await locals.catch(() => undefined);
-      if (!local || local.has(params.name)) return 'fallback';
+    // The steady state: everything known at once, the call starts without a promise in between.
+    const local = settled.get(locals);
+    if (local && !local.has(params.name)) {
       const to = target(params.name, local);
       const upstream = to && parts.byName.get(to.source);
-      if (!to || upstream?.kind !== 'http') return 'fallback';
-      // The session the connection has with the upstream, or the version of one that keeps none.
-      const stored = await parts.sessions.get(connectionId, upstream.name);
-      const stateless = stored ? undefined : parts.http.statelessVersion(connectionId, upstream.name);
-      const session = stored ?? (stateless ? { protocolVersion: stateless } : undefined);
-      if (!session) return 'fallback';
-      try {
-        await parts.permissions.check(caller, upstream, to.name, params.name);
-      } catch (err) {
-        return { answer: failed(request.id, err) };
+      const stored = upstream?.kind === 'http' ? parts.sessions.peek(connectionId, upstream.name) : undefined;
+      if (to && upstream?.kind === 'http' && stored !== undefined) {
+        const session = sessionOf(stored, upstream);
+        if (session && parts.permissions.allows(caller, upstream, to.name, params.name)) {
+          return start(request, stop, params, to, upstream, session);
+        }
       }
-      const call = new Call(
-        parts,
-        upstream,
-        connectionId,
-        session,
-        `${prefix}${++count}`,
-        request.id,
-        stop,
-        downstream,
-      );
-      return call.run(params, to.name);
-    })();
+    }
+    return slow(request, stop, params, locals);
   };
 }
 

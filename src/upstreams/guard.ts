@@ -72,26 +72,44 @@ export class Guard {
    * `late` receives what the operation yields after that (a lease nobody
    * will end otherwise), so it can be given back.
    */
-  async race<T>(operation: Promise<T>, late?: (value: T) => void): Promise<T> {
+  race<T>(operation: Promise<T>, late?: (value: T) => void): Promise<T> {
     const { halt } = this;
     if (halt.aborted) {
       if (late) operation.then(late, () => undefined);
-      throw halt.reason;
+      return Promise.reject(halt.reason);
     }
-    let off: () => void = () => undefined;
-    const stopped = new Promise<never>((_, reject) => {
-      off = halt.listen(() => reject(halt.reason));
+    // One promise for the race (issue 13: a promise for the stop, Promise.race's and the async
+    // function's were three per call). The caller owns what the race returned; only what it
+    // never saw goes to `late`.
+    return new Promise<T>((resolve, reject) => {
+      let settled = false;
+      // A stop settles the race a microtask later, as Promise.race did: an operation that had
+      // already resolved then wins, and its value is the caller's.
+      const off = halt.listen(() =>
+        queueMicrotask(() => {
+          if (settled) return;
+          settled = true;
+          reject(halt.reason);
+        }),
+      );
+      operation.then(
+        (value) => {
+          off();
+          if (settled) {
+            late?.(value);
+            return;
+          }
+          settled = true;
+          resolve(value);
+        },
+        (err) => {
+          off();
+          if (settled) return;
+          settled = true;
+          reject(err);
+        },
+      );
     });
-    // The caller owns what the race returned; only what it never saw goes to `late`.
-    let delivered = false;
-    try {
-      const value = await Promise.race([operation, stopped]);
-      delivered = true;
-      return value;
-    } finally {
-      off();
-      if (!delivered && late) operation.then(late, () => undefined);
-    }
   }
 
   done(): void {

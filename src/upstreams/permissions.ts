@@ -42,6 +42,14 @@ export class ToolPermissions {
    * error of an unknown tool (SPEC §12, as routing.ts words it), and a call to
    * a tool the caller's role may not use.
    */
+  /** Whether `check` lets the call through (nothing to record): the steady state's test, without a promise. */
+  allows(caller: GatewayCaller, upstream: UpstreamDefinition, tool: string, exposed: string): boolean {
+    return (
+      toolAllowed(caller.connection.allowedTools ?? null, exposed) &&
+      mayUseTool(upstream, caller.user.role, tool)
+    );
+  }
+
   async check(
     caller: GatewayCaller,
     upstream: UpstreamDefinition,

@@ -142,6 +142,11 @@ export class SessionStore {
     return value;
   }
 
+  /** What `get` would give, when it is cached (null: no session); undefined when `get` must read it. */
+  peek(connectionId: string, upstream: string): UpstreamSession | null | undefined {
+    return this.known(connectionId)?.sessions.get(upstream);
+  }
+
   async get(connectionId: string, upstream: string): Promise<UpstreamSession | null> {
     const cached = this.known(connectionId)?.sessions.get(upstream);
     if (cached !== undefined) return cached;

@@ -34,6 +34,27 @@ function mcpCallerOf(c: ConnectionEntry): McpCaller {
   return caller;
 }
 
+/**
+ * The SDK's AuthInfo of one request. A class, for its `resource` getter: an
+ * object literal with a getter of its own cost a runtime call and a closure
+ * per request, some 1 µs of CPU (issue 13).
+ */
+class McpAuth implements AuthInfo {
+  constructor(
+    readonly token: string,
+    readonly clientId: string,
+    readonly scopes: string[],
+    readonly expiresAt: number,
+    private readonly audience: string,
+    readonly extra: CallerExtra & Record<string, unknown>,
+  ) {}
+
+  /** Made when read (rarely: a library tool may): one URL per request cost 1 % of a whoami's CPU. */
+  get resource(): URL {
+    return new URL(this.audience);
+  }
+}
+
 /** The operations of /mcp and the scopes each requires (SPEC §2: a 403 names them all). */
 const REQUIRED_SCOPES = [MCP_SCOPE];
 
@@ -75,19 +96,15 @@ export function requireBearer(s: Services) {
       });
     }
     const c = caller.connection;
-    const resource = caller.token.resource;
-    const auth: AuthInfo = {
+    const auth = new McpAuth(
       token,
       // The SDK's AuthInfo.clientId is the OAuth client's id (RFC 6749 §2.2).
-      clientId: c.clientId,
-      scopes: caller.token.scopes,
-      expiresAt: Math.floor((caller.token.expiresAt ?? s.clock.now() + 3_600_000) / 1000),
-      // Made when read (rarely: a library tool may): one URL per request cost 1 % of a whoami's CPU.
-      get resource() {
-        return new URL(resource);
-      },
-      extra: { caller: mcpCallerOf(c), connectionId: c.id } satisfies CallerExtra,
-    };
+      c.clientId,
+      caller.token.scopes,
+      Math.floor((caller.token.expiresAt ?? s.clock.now() + 3_600_000) / 1000),
+      caller.token.resource,
+      { caller: mcpCallerOf(c), connectionId: c.id },
+    );
     (req as Request & { auth?: AuthInfo }).auth = auth;
     next();
   };
