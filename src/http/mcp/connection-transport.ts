@@ -35,6 +35,46 @@ const STREAMED_METHODS = new Set(['tools/call', 'prompts/get', 'resources/read']
  * cancels the request upstream), and a quick answer still comes as plain JSON.
  */
 const STREAM_AFTER_MS = 100;
+/** How often the waiting exchanges are looked at: a stream opens within this long past STREAM_AFTER_MS. */
+const STREAM_CHECK_MS = 20;
+
+/**
+ * The exchanges whose answer may still have to become a stream, looked at
+ * together on one timer that runs only while there are some (issue 13: a timer
+ * per POST, set and cleared, cost more than the rest of its bookkeeping).
+ */
+class Waiting {
+  private readonly since = new Map<Exchange, number>();
+  private timer: NodeJS.Timeout | undefined;
+
+  add(exchange: Exchange): void {
+    this.since.set(exchange, performance.now());
+    if (!this.timer) {
+      this.timer = setInterval(() => this.check(), STREAM_CHECK_MS);
+      this.timer.unref();
+    }
+  }
+
+  delete(exchange: Exchange): void {
+    this.since.delete(exchange);
+  }
+
+  private check(): void {
+    const now = performance.now();
+    for (const [exchange, since] of this.since) {
+      // In the order they were added: the first that is not due yet ends the look.
+      if (now - since < STREAM_AFTER_MS) break;
+      this.since.delete(exchange);
+      exchange.stream(null);
+    }
+    if (this.since.size === 0) {
+      clearInterval(this.timer);
+      this.timer = undefined;
+    }
+  }
+}
+
+const waiting = new Waiting();
 
 /** One POST's requests, waiting for their answers. */
 class Exchange {
@@ -43,7 +83,6 @@ class Exchange {
   private readonly answers: JSONRPCMessage[] = [];
   private streaming = false;
   done = false;
-  timer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly res: Response,
@@ -76,7 +115,7 @@ class Exchange {
     else this.answers.push(answer);
     if (this.ids.size > 0) return false;
     this.done = true;
-    clearTimeout(this.timer);
+    waiting.delete(this);
     if (this.res.writableEnded) return true;
     if (this.streaming) {
       this.res.end();
@@ -238,10 +277,10 @@ export class ConnectionTransport implements Transport {
       return [{ ...m, id: internal }];
     });
     if (this.streams && messages.some((m) => STREAMED_METHODS.has((m as { method?: string }).method ?? ''))) {
-      exchange.timer = setTimeout(() => exchange.stream(null), STREAM_AFTER_MS);
+      waiting.add(exchange);
     }
     res.on('close', () => {
-      clearTimeout(exchange.timer);
+      waiting.delete(exchange);
       if (exchange.done) return;
       exchange.done = true;
       // The client went away before its answers: stop what it asked for.
