@@ -29,6 +29,9 @@ async function activeConnection(s: Services, connectionId: string): Promise<Conn
 
 const MAX_REMEMBERED = 100_000;
 
+/** Where `UpstreamKeys` records a bound key: by API key × upstream. */
+const recordedAs = (apiKeyId: string, upstream: string) => `${apiKeyId}\u0000${upstream}`;
+
 /**
  * Hands out bound keys for upstream requests. Each is recorded in
  * `upstream_keys` (its hash, connection, API key and upstream) before it is
@@ -54,14 +57,14 @@ export class UpstreamKeys {
   cached(connectionId: string, upstream: string): string | undefined {
     const connection = this.s.cache.getConnection(connectionId);
     if (connection?.status !== 'active') return undefined;
-    return this.recorded.get(`${connection.apiKeyId}\u0000${upstream}`);
+    return this.recorded.get(recordedAs(connection.apiKeyId, upstream));
   }
 
   /** The key for a request to `upstream` on behalf of the connection, read at the moment of sending. */
   async current(connectionId: string, upstream: string): Promise<string> {
     const { s } = this;
     const connection = await activeConnection(s, connectionId);
-    const pair = `${connection.apiKeyId}\u0000${upstream}`;
+    const pair = recordedAs(connection.apiKeyId, upstream);
     const known = this.recorded.get(pair);
     if (known) return known;
     const key = bindKey(s.secret, s.config.apiKeyPrefix, connection.apiKey, upstream);

@@ -142,6 +142,8 @@ class Answering implements Dispatcher.DispatchHandler {
   private seen = 0;
   private decoder: StringDecoder | undefined;
   private settled = false;
+  /** undici's resume, for a stream whose reader caught up. */
+  private resume: (() => void) | undefined;
   /** Stream mode: the chunks not yet read, and how the reader is woken. */
   private flow?: {
     wake?: () => void;
@@ -173,6 +175,7 @@ class Answering implements Dispatcher.DispatchHandler {
     if (statusCode < 200) return true;
     const head = new Head(statusCode, statusText, rawHeaders);
     this.head = head;
+    this.resume = resume;
     if (NULL_BODY.has(statusCode)) {
       this.settle({ status: statusCode, response: new Response(null, metaOf(head)) });
       this.mode = 'drain';
@@ -185,11 +188,10 @@ class Answering implements Dispatcher.DispatchHandler {
       const peek =
         this.x.method === 'POST' &&
         (!this.x.inline || (statusCode === 200 && mediaTypeEssence(type) === 'text/event-stream'));
-      if (!peek) return this.stream(resume);
+      if (!peek) return this.stream();
       this.mode = 'peek';
       this.decoder = new StringDecoder('utf8');
     }
-    this.flow = { resume, paused: false, complete: false };
     return true;
   }
 
@@ -265,6 +267,7 @@ class Answering implements Dispatcher.DispatchHandler {
     this.chunks = [];
     this.text = '';
     this.decoder = undefined;
+    this.resume = undefined;
   }
 
   private settle(answer: PostAnswer | undefined, err?: unknown): void {
@@ -300,10 +303,10 @@ class Answering implements Dispatcher.DispatchHandler {
    * is a Response over it. undici is paused while its reader is behind, and
    * the request is aborted when the reader gives up early.
    */
-  private stream(resume?: () => void): boolean {
+  private stream(): boolean {
     this.mode = 'stream';
-    this.flow ??= { resume, paused: false, complete: false };
-    const flow = this.flow;
+    const flow: NonNullable<Answering['flow']> = { resume: this.resume, paused: false, complete: false };
+    this.flow = flow;
     const queue = this.chunks;
     const abort = () => this.abortRequest?.(new errors.RequestAbortedError());
     async function* read(): AsyncGenerator<Buffer> {

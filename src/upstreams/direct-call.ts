@@ -190,6 +190,14 @@ export function directCalls(
     return call.run(params, to.name);
   };
 
+  /** The HTTP upstream's tool a name stands for; undefined for a local tool or one this path leaves to the Protocol. */
+  const routeOf = (name: string, local: ReadonlySet<string>) => {
+    if (local.has(name)) return undefined;
+    const to = target(name, local);
+    const upstream = to && parts.byName.get(to.source);
+    return to && upstream?.kind === 'http' ? { to, upstream } : undefined;
+  };
+
   /** The call when something must be awaited first: the local names, the session, a refusal's audit. */
   const slow = async (
     request: JSONRPCRequest,
@@ -198,10 +206,9 @@ export function directCalls(
     locals: Promise<Set<string>>,
   ) => {
     const local = settled.get(locals) ?? (await localOf(locals));
-    if (!local || local.has(params.name)) return 'fallback';
-    const to = target(params.name, local);
-    const upstream = to && parts.byName.get(to.source);
-    if (!to || upstream?.kind !== 'http') return 'fallback';
+    const route = local ? routeOf(params.name, local) : undefined;
+    if (!route) return 'fallback';
+    const { to, upstream } = route;
     const session = sessionOf(await parts.sessions.get(connectionId, upstream.name), upstream);
     if (!session) return 'fallback';
     try {
@@ -219,15 +226,13 @@ export function directCalls(
     if (!locals) return null;
     // The steady state: everything known at once, the call starts without a promise in between.
     const local = settled.get(locals);
-    if (local && !local.has(params.name)) {
-      const to = target(params.name, local);
-      const upstream = to && parts.byName.get(to.source);
-      const stored = upstream?.kind === 'http' ? parts.sessions.peek(connectionId, upstream.name) : undefined;
-      if (to && upstream?.kind === 'http' && stored !== undefined) {
-        const session = sessionOf(stored, upstream);
-        if (session && parts.permissions.allows(caller, upstream, to.name, params.name)) {
-          return start(request, stop, params, to, upstream, session);
-        }
+    const route = local ? routeOf(params.name, local) : undefined;
+    const stored = route ? parts.sessions.peek(connectionId, route.upstream.name) : undefined;
+    if (route && stored !== undefined) {
+      const { to, upstream } = route;
+      const session = sessionOf(stored, upstream);
+      if (session && parts.permissions.allows(caller, upstream, to.name, params.name)) {
+        return start(request, stop, params, to, upstream, session);
       }
     }
     return slow(request, stop, params, locals);

@@ -37,11 +37,6 @@ export class ToolPermissions {
     return allow === null ? exposed : exposed.filter((t) => toolAllowed(allow, t.name));
   }
 
-  /**
-   * Refuses a call to a tool outside the connection's allow-list with the
-   * error of an unknown tool (SPEC §12, as routing.ts words it), and a call to
-   * a tool the caller's role may not use.
-   */
   /** Whether `check` lets the call through (nothing to record): the steady state's test, without a promise. */
   allows(caller: GatewayCaller, upstream: UpstreamDefinition, tool: string, exposed: string): boolean {
     return (
@@ -50,6 +45,11 @@ export class ToolPermissions {
     );
   }
 
+  /**
+   * Refuses a call to a tool outside the connection's allow-list with the
+   * error of an unknown tool (SPEC §12, as routing.ts words it), and a call to
+   * a tool the caller's role may not use.
+   */
   async check(
     caller: GatewayCaller,
     upstream: UpstreamDefinition,

@@ -148,7 +148,7 @@ export class SessionStore {
   }
 
   async get(connectionId: string, upstream: string): Promise<UpstreamSession | null> {
-    const cached = this.known(connectionId)?.sessions.get(upstream);
+    const cached = this.peek(connectionId, upstream);
     if (cached !== undefined) return cached;
     const mark = this.evictions;
     const row = await this.s.store.db
